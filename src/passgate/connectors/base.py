@@ -1,0 +1,80 @@
+"""Connector capability interfaces: how the server talks to an upstream identity source.
+
+Like Dex's ``connector`` package, each capability is a tiny interface and every
+one returns the neutral :class:`Identity`. The server checks capabilities with
+``isinstance`` and knows nothing else about a connector; a connector knows
+nothing about HTTP routing.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Scopes:
+    """What the client asked for that changes what a connector must do."""
+
+    offline_access: bool = False
+    groups: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who signed in, in the connector's words. ``connector_data`` is opaque state the
+    connector needs to refresh (an upstream refresh token, a DN, ...)."""
+
+    user_id: str
+    username: str
+    preferred_username: str = ""
+    email: str = ""
+    email_verified: bool = False
+    groups: tuple[str, ...] = ()
+    connector_data: bytes = field(default=b"", repr=False)
+
+
+class ConnectorError(Exception):
+    """The upstream failed or answered something unusable; shown to the person, logged."""
+
+
+class UserNotInRequiredGroupsError(ConnectorError):
+    """The person authenticated but is not allowed here (org, group or domain); a 403 page."""
+
+
+class Connector(abc.ABC):  # noqa: B024 - a marker base with no abstract method of its own
+    """Base of every connector; concrete ones add one or more capabilities below."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release upstream clients."""
+
+
+class PasswordConnector(Connector):
+    """Username and password checked by the connector (local database, LDAP)."""
+
+    #: The label of the username field on the login form ("Email Address", "Username").
+    prompt: str = "Username"
+
+    @abc.abstractmethod
+    async def login(self, scopes: Scopes, username: str, password: str) -> Identity | None:
+        """The identity, or ``None`` when the credentials are wrong."""
+
+
+class CallbackConnector(Connector):
+    """Redirect-based login (OAuth 2.0 / OIDC upstreams)."""
+
+    @abc.abstractmethod
+    async def login_url(self, scopes: Scopes, callback_url: str, state: str) -> str: ...
+
+    @abc.abstractmethod
+    async def handle_callback(
+        self, scopes: Scopes, callback_url: str, query: dict[str, str]
+    ) -> Identity: ...
+
+
+class RefreshConnector(Connector):
+    """Asked again on every refresh, so upstream changes (groups, a disabled user) apply."""
+
+    @abc.abstractmethod
+    async def refresh(self, scopes: Scopes, identity: Identity) -> Identity:
+        """The up-to-date identity; raise :class:`ConnectorError` if the user is gone."""

@@ -1,0 +1,204 @@
+"""The one storage interface every backend implements (memory, SQLite, PostgreSQL).
+
+Modelled on Dex's ``storage.Storage``: create / get / list / delete, plus
+``update_x(key, updater)`` where ``updater(old) -> new`` runs inside one atomic
+compare-and-swap. The updater may run more than once (a backend retries on a
+serialization failure), so it must be a pure function of its argument; it may
+raise to abort the update, and the exception propagates unchanged.
+
+Every method that returns after a write has made that write durable.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from datetime import datetime
+
+from passgate.storage.models import (
+    AuthCode,
+    AuthRequest,
+    Client,
+    DeviceRequest,
+    DeviceToken,
+    GCResult,
+    Keys,
+    LoginAttempts,
+    OfflineSession,
+    Password,
+    RefreshToken,
+)
+
+
+
+class StorageError(Exception):
+    """Base class of storage failures."""
+
+
+class NotFoundError(StorageError):
+    """The record does not exist (or has been deleted)."""
+
+
+class AlreadyExistsError(StorageError):
+    """A record with that key exists already."""
+
+
+class Storage(abc.ABC):
+    """Async storage. Implementations: ``memory``, ``sqlite``, ``postgres``."""
+
+    # -- lifecycle -----------------------------------------------------------------
+    async def open(self) -> None:  # noqa: B027 - optional hook
+        """Connect and apply pending migrations. Called once before use."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    # -- clients ---------------------------------------------------------------------
+    @abc.abstractmethod
+    async def create_client(self, client: Client) -> None: ...
+
+    @abc.abstractmethod
+    async def get_client(self, client_id: str) -> Client: ...
+
+    @abc.abstractmethod
+    async def list_clients(self) -> list[Client]: ...
+
+    @abc.abstractmethod
+    async def update_client(self, client_id: str, updater: Callable[[Client], Client]) -> Client: ...
+
+    @abc.abstractmethod
+    async def delete_client(self, client_id: str) -> None: ...
+
+    # -- authorization requests ------------------------------------------------------
+    @abc.abstractmethod
+    async def create_auth_request(self, req: AuthRequest) -> None: ...
+
+    @abc.abstractmethod
+    async def get_auth_request(self, req_id: str) -> AuthRequest: ...
+
+    @abc.abstractmethod
+    async def update_auth_request(
+        self, req_id: str, updater: Callable[[AuthRequest], AuthRequest]
+    ) -> AuthRequest: ...
+
+    @abc.abstractmethod
+    async def delete_auth_request(self, req_id: str) -> None: ...
+
+    # -- authorization codes ---------------------------------------------------------
+    @abc.abstractmethod
+    async def create_auth_code(self, code: AuthCode) -> None: ...
+
+    @abc.abstractmethod
+    async def get_auth_code(self, code_id: str) -> AuthCode: ...
+
+    @abc.abstractmethod
+    async def update_auth_code(
+        self, code_id: str, updater: Callable[[AuthCode], AuthCode]
+    ) -> AuthCode: ...
+
+    @abc.abstractmethod
+    async def delete_auth_code(self, code_id: str) -> None: ...
+
+    # -- refresh tokens --------------------------------------------------------------
+    @abc.abstractmethod
+    async def create_refresh_token(self, token: RefreshToken) -> None: ...
+
+    @abc.abstractmethod
+    async def get_refresh_token(self, token_id: str) -> RefreshToken: ...
+
+    @abc.abstractmethod
+    async def list_refresh_tokens(self) -> list[RefreshToken]: ...
+
+    @abc.abstractmethod
+    async def update_refresh_token(
+        self, token_id: str, updater: Callable[[RefreshToken], RefreshToken]
+    ) -> RefreshToken: ...
+
+    @abc.abstractmethod
+    async def delete_refresh_token(self, token_id: str) -> None: ...
+
+    # -- offline sessions ------------------------------------------------------------
+    @abc.abstractmethod
+    async def create_offline_session(self, session: OfflineSession) -> None: ...
+
+    @abc.abstractmethod
+    async def get_offline_session(self, user_id: str, connector_id: str) -> OfflineSession: ...
+
+    @abc.abstractmethod
+    async def update_offline_session(
+        self,
+        user_id: str,
+        connector_id: str,
+        updater: Callable[[OfflineSession], OfflineSession],
+    ) -> OfflineSession: ...
+
+    @abc.abstractmethod
+    async def delete_offline_session(self, user_id: str, connector_id: str) -> None: ...
+
+    # -- password database -----------------------------------------------------------
+    @abc.abstractmethod
+    async def create_password(self, password: Password) -> None:
+        """Emails are keys and compared case-insensitively (stored lower-cased)."""
+
+    @abc.abstractmethod
+    async def get_password(self, email: str) -> Password: ...
+
+    @abc.abstractmethod
+    async def list_passwords(self) -> list[Password]: ...
+
+    @abc.abstractmethod
+    async def update_password(
+        self, email: str, updater: Callable[[Password], Password]
+    ) -> Password: ...
+
+    @abc.abstractmethod
+    async def delete_password(self, email: str) -> None: ...
+
+    # -- signing keys ----------------------------------------------------------------
+    @abc.abstractmethod
+    async def get_keys(self) -> Keys:
+        """The key set; an empty ``Keys()`` before the first rotation."""
+
+    @abc.abstractmethod
+    async def update_keys(self, updater: Callable[[Keys], Keys]) -> Keys:
+        """Atomically replace the key set; concurrent callers are serialized."""
+
+    # -- device flow (RFC 8628) ------------------------------------------------------
+    @abc.abstractmethod
+    async def create_device_request(self, req: DeviceRequest) -> None: ...
+
+    @abc.abstractmethod
+    async def get_device_request(self, user_code: str) -> DeviceRequest: ...
+
+    @abc.abstractmethod
+    async def create_device_token(self, token: DeviceToken) -> None: ...
+
+    @abc.abstractmethod
+    async def get_device_token(self, device_code: str) -> DeviceToken: ...
+
+    @abc.abstractmethod
+    async def update_device_token(
+        self, device_code: str, updater: Callable[[DeviceToken], DeviceToken]
+    ) -> DeviceToken: ...
+
+    # -- revoked access tokens -------------------------------------------------------
+    @abc.abstractmethod
+    async def revoke_token(self, token_id: str, expiry: datetime) -> None:
+        """Remember that access token ``token_id`` (a JWT ``jti``) is revoked; idempotent."""
+
+    @abc.abstractmethod
+    async def is_token_revoked(self, token_id: str) -> bool: ...
+
+    # -- failed login attempts -------------------------------------------------------
+    @abc.abstractmethod
+    async def update_login_attempts(
+        self, key: str, updater: Callable[[LoginAttempts | None], LoginAttempts | None]
+    ) -> LoginAttempts | None:
+        """Upsert: ``updater`` gets ``None`` when no record exists and may return ``None``
+        to delete it."""
+
+    # -- maintenance -----------------------------------------------------------------
+    @abc.abstractmethod
+    async def garbage_collect(self, now: datetime) -> GCResult:
+        """Delete auth requests, auth codes, device requests/tokens, revoked-token entries
+        and login-attempt records whose expiry (or lock and window) is before ``now``."""
