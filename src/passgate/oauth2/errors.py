@@ -8,7 +8,7 @@ import re
 from typing import ClassVar
 
 # RFC 6749 §4.1.2.1 / §5.2: error_description is limited to %x20-21 / %x23-5B / %x5D-7E.
-_DESCRIPTION_FORBIDDEN = re.compile(r'[^\x20-\x21\x23-\x5b\x5d-\x7e]')
+_DESCRIPTION_FORBIDDEN = re.compile(r"[^\x20-\x21\x23-\x5b\x5d-\x7e]")
 
 
 class OAuthError(Exception):
@@ -20,7 +20,17 @@ class OAuthError(Exception):
     def __init__(self, description: str = "", *, headers: dict[str, str] | None = None) -> None:
         self.description = _DESCRIPTION_FORBIDDEN.sub("?", description)
         self.headers: dict[str, str] = dict(headers or {})
+        # Set once the redirect URI is trusted: the error then goes back to the client
+        # as a redirect (RFC 6749 §4.1.2.1) instead of a page for the person.
+        self.redirect_uri: str | None = None
+        self.state = ""
         super().__init__(f"{self.error}: {self.description}" if description else self.error)
+
+    def redirect_to(self, redirect_uri: str, state: str) -> OAuthError:
+        """Mark the error as one to send to the (validated) redirect URI; returns self."""
+        self.redirect_uri = redirect_uri
+        self.state = state
+        return self
 
     def to_dict(self) -> dict[str, str]:
         body = {"error": self.error}

@@ -30,7 +30,6 @@ from passgate.storage.models import (
 )
 
 
-
 class StorageError(Exception):
     """Base class of storage failures."""
 
@@ -64,7 +63,9 @@ class Storage(abc.ABC):
     async def list_clients(self) -> list[Client]: ...
 
     @abc.abstractmethod
-    async def update_client(self, client_id: str, updater: Callable[[Client], Client]) -> Client: ...
+    async def update_client(
+        self, client_id: str, updater: Callable[[Client], Client]
+    ) -> Client: ...
 
     @abc.abstractmethod
     async def delete_client(self, client_id: str) -> None: ...

@@ -1,0 +1,95 @@
+# Passgate developer entry points. `make run` starts the demo server, `make test` is what CI runs.
+# Everything installs into ./.venv; set PYTHON=python3.12 (or similar) to pick another interpreter.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Touched after a successful install: pip runs again only when pyproject.toml is newer.
+STAMP := $(VENV)/.passgate-installed
+CONFIG ?= examples/config-demo.yaml
+PYTEST_ARGS ?=
+BENCH_ARGS ?=
+
+DEMO_ISSUER := http://127.0.0.1:5556/dex
+
+.PHONY: help install run test lint format typecheck pytest bench clean distclean
+
+help:
+	@echo 'make run        start the demo server on $(DEMO_ISSUER) (admin@example.com / password)'
+	@echo 'make test       lint, type-check and run the test suite (what CI runs)'
+	@echo 'make lint       ruff check and ruff format --check'
+	@echo 'make format     apply ruff format and the safe ruff fixes'
+	@echo 'make typecheck  mypy --strict over src/passgate and bench/'
+	@echo 'make pytest     only the tests (PYTEST_ARGS="-k foo" to narrow them)'
+	@echo 'make bench      the benchmark (BENCH_ARGS="--duration 10" to tune it)'
+	@echo 'make clean      remove var/, caches and build output (distclean also removes .venv)'
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+		|| { echo "error: Passgate needs Python 3.11 or newer ($(PYTHON) is older)" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	@echo "installing passgate and its dev dependencies into $(VENV) (pip, quiet)"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+install: $(STAMP)
+
+run: install
+	@mkdir -p var
+	@echo
+	@echo '  Passgate demo: $(DEMO_ISSUER)'
+	@echo '  discovery:     $(DEMO_ISSUER)/.well-known/openid-configuration'
+	@echo '  sign in as admin@example.com / password'
+	@echo '  clients:       example-app (secret ZXhhbXBsZS1hcHAtc2VjcmV0,'
+	@echo '                 redirect http://127.0.0.1:5555/callback) and kubectl (public)'
+	@echo '  metrics:       http://127.0.0.1:5558/metrics'
+	@echo
+	exec $(BIN)/passgate serve $(CONFIG)
+
+# Every check runs even when an earlier one fails, so one CI run reports all of them.
+# pytest runs last and its exit status (5 when no test was collected) is the one passed on.
+test: install
+	@failed=""; \
+	$(MAKE) lint || failed="$$failed lint"; \
+	$(MAKE) typecheck || failed="$$failed typecheck"; \
+	status=0; scripts/with-test-services $(BIN)/pytest $(PYTEST_ARGS) || status=$$?; \
+	if [[ $$status -ne 0 ]]; then failed="$$failed pytest(exit $$status)"; fi; \
+	if [[ -n $$failed ]]; then echo "make test: FAILED:$$failed" >&2; exit $$(( status ? status : 1 )); fi; \
+	echo "make test: lint, typecheck and pytest passed"
+
+lint: install
+	@status=0; \
+	$(BIN)/ruff check || status=1; \
+	$(BIN)/ruff format --check || status=1; \
+	exit $$status
+
+format: install
+	$(BIN)/ruff format
+	$(BIN)/ruff check --fix
+
+# src/passgate (the packages in pyproject's [tool.mypy]), then the benchmark.
+typecheck: install
+	@status=0; \
+	$(BIN)/mypy || status=1; \
+	$(BIN)/mypy -p bench || status=1; \
+	exit $$status
+
+pytest: install
+	scripts/with-test-services $(BIN)/pytest $(PYTEST_ARGS)
+
+bench: install
+	scripts/with-test-services $(BIN)/python -m bench.run $(BENCH_ARGS)
+
+clean:
+	rm -rf var build dist .mypy_cache .ruff_cache .pytest_cache .hypothesis src/*.egg-info
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,260 @@
+"""The benchmark of DESIGN §6: start Passgate (SQLite, and PostgreSQL when a DSN is given),
+load it over loopback, and print a Markdown table of requests per second and latency.
+
+    python -m bench.run [--duration 5] [--concurrency 16] [--scenarios discovery,jwks]
+    python -m bench.run --postgres-dsn postgresql://postgres@127.0.0.1:5432/postgres
+    python -m bench.run --issuer http://127.0.0.1:5556/dex   # another issuer, for comparison
+
+The load generator runs on the same machine as the server, so on a small machine it competes
+for CPU; the "server CPU %" and "bench CPU %" columns show how busy each was (100 = one core
+busy), which tells whether the server or the generator was the limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ipaddress
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+if __package__ in (None, ""):  # run as a file (bench/run.py): make `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import httpx
+
+from bench.launcher import (
+    BenchSetup,
+    Server,
+    ServerError,
+    cpu_seconds,
+    make_setup,
+    postgres_storage,
+    scratch_database,
+    sqlite_storage,
+    write_config,
+)
+from bench.loadgen import LoadSpec, Meter, run_load
+from bench.scenarios import SCENARIOS, missing_inputs, worker_factory
+from bench.stats import ScenarioResult, ServerStats, results_table, server_table
+from bench.target import Target, discover
+
+T = TypeVar("T")
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def is_loopback(url: str) -> bool:
+    """Load goes to this machine only: a loopback address literal or ``localhost``."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def default_passgate() -> str:
+    beside = Path(sys.executable).with_name("passgate")
+    return str(beside) if beside.exists() else shutil.which("passgate") or "passgate"
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m bench.run",
+        description="Start Passgate, load it over loopback, print requests/s and latency.",
+    )
+    p.add_argument("--duration", type=float, default=5.0, help="seconds per scenario (5)")
+    p.add_argument("--requests", type=int, default=None, help="stop a scenario after N ops")
+    p.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds first (1)")
+    p.add_argument("--concurrency", type=int, default=16, help="connections (16)")
+    p.add_argument("--timeout", type=float, default=10.0, help="per-request timeout (10 s)")
+    p.add_argument(
+        "--client",
+        choices=["raw", "httpx"],
+        default="raw",
+        help="HTTP client of the hot loops: the lean built-in one (raw), or httpx",
+    )
+    p.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated subset")
+    p.add_argument("--backends", default=None, help="sqlite,postgres (default: what is available)")
+    p.add_argument(
+        "--postgres-dsn",
+        default=os.environ.get("PASSGATE_TEST_POSTGRES_DSN"),
+        help="PostgreSQL to create a scratch database in (default $PASSGATE_TEST_POSTGRES_DSN)",
+    )
+    p.add_argument("--passgate", default=default_passgate(), help="the passgate executable")
+    p.add_argument("--bcrypt-cost", type=int, default=10, help="cost of the user's hash (10)")
+    p.add_argument("--skip-approval", action="store_true", help="oauth2.skipApprovalScreen")
+    p.add_argument("--log-level", default="info", help="the server's logger.level (info)")
+    other = p.add_argument_group("another issuer (instead of starting Passgate)")
+    other.add_argument("--issuer", help="issuer URL on this machine")
+    other.add_argument("--label", default="other", help="backend column for it (other)")
+    for name in ("client-id", "client-secret", "redirect-uri", "username", "password"):
+        other.add_argument(f"--{name}", help="enables the scenarios that need it")
+    args = p.parse_args(argv)
+    args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    unknown = set(args.scenarios) - set(SCENARIOS)
+    if unknown:
+        p.error(f"unknown scenarios {sorted(unknown)}; known: {', '.join(SCENARIOS)}")
+    if args.issuer and not is_loopback(args.issuer):
+        p.error("--issuer must be on this machine (127.0.0.0/8, [::1] or localhost)")
+    if args.backends is None:
+        args.backends = ["sqlite", "postgres"] if args.postgres_dsn else ["sqlite"]
+    else:
+        args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    if set(args.backends) - {"sqlite", "postgres"}:
+        p.error("--backends takes sqlite and/or postgres")
+    if "postgres" in args.backends and not args.postgres_dsn:
+        p.error("the postgres backend needs --postgres-dsn or PASSGATE_TEST_POSTGRES_DSN")
+    try:
+        args.spec = LoadSpec(args.concurrency, args.duration, args.requests, args.warmup)
+    except ValueError as exc:
+        p.error(str(exc))
+    return args
+
+
+async def measure(
+    target: Target,
+    backend: str,
+    args: argparse.Namespace,
+    server: Server | None = None,
+) -> list[ScenarioResult]:
+    async with httpx.AsyncClient(timeout=args.timeout) as client:
+        endpoints = await discover(client, target.issuer)
+    results = []
+    for scenario in args.scenarios:
+        missing = missing_inputs(scenario, target)
+        if missing:
+            flags = " ".join("--" + m.replace("_", "-") for m in missing)
+            log(f"  {scenario}: skipped, needs {flags}")
+            continue
+        meters: dict[str, Meter] = {"bench": time.process_time}
+        if server is not None:
+            meters["server"] = partial(cpu_seconds, server.pid)
+        factory = worker_factory(scenario, target, endpoints, args.timeout, args.client)
+        outcome = await run_load(factory, args.spec, meters)
+        result = ScenarioResult(
+            scenario=scenario,
+            backend=backend,
+            latencies_ms=tuple(outcome.latencies_ms),
+            errors=outcome.errors,
+            elapsed_s=outcome.elapsed_s,
+            server_cpu_s=outcome.meters.get("server"),
+            client_cpu_s=outcome.meters.get("bench"),
+        )
+        log(f"  {scenario}: {result.rps:,.1f}/s, {result.ok} ok, {result.errors} errors")
+        for sample in outcome.error_samples:
+            log(f"    error: {sample}")
+        results.append(result)
+    return results
+
+
+async def bench_passgate(
+    backend: str, setup: BenchSetup, config: Path, args: argparse.Namespace
+) -> tuple[list[ScenarioResult], ServerStats]:
+    server = Server([args.passgate, "serve", str(config)], config.with_name("server.log"))
+    startup = await server.start(setup.target.issuer.rstrip("/") + "/healthz")
+    log(f"{backend}: passgate healthy after {startup * 1000:.0f} ms at {setup.target.issuer}")
+    try:
+        results = await measure(setup.target, backend, args, server)
+        stats = ServerStats(backend=backend, startup_s=startup, peak_rss_kib=server.peak_rss())
+    finally:
+        await server.stop()
+    return results, stats
+
+
+def run_async(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine on uvloop when it is installed: a cheaper load generator."""
+    loop_factory = None
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        loop_factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        return runner.run(factory())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    results: list[ScenarioResult] = []
+    servers: list[ServerStats] = []
+    failed = False
+    if args.issuer:
+        target = Target(
+            issuer=args.issuer,
+            client_id=args.client_id,
+            client_secret=args.client_secret,
+            redirect_uri=args.redirect_uri,
+            username=args.username,
+            password=args.password,
+        )
+        log(f"{args.label}: {args.issuer}")
+        results = run_async(lambda: measure(target, args.label, args))
+    for backend in [] if args.issuer else args.backends:
+        with tempfile.TemporaryDirectory(prefix=f"passgate-bench-{backend}-") as tmp:
+            directory = Path(tmp)
+            with contextlib.ExitStack() as stack:
+                if backend == "postgres":
+                    database = stack.enter_context(scratch_database(args.postgres_dsn))
+                    storage = postgres_storage(args.postgres_dsn, database)
+                else:
+                    storage = sqlite_storage(directory)
+                setup = make_setup(
+                    storage,
+                    bcrypt_cost=args.bcrypt_cost,
+                    skip_approval=args.skip_approval,
+                    log_level=args.log_level,
+                )
+                config = write_config(setup, directory)
+                try:
+                    found, stats = run_async(partial(bench_passgate, backend, setup, config, args))
+                except ServerError as exc:
+                    log(f"{backend}: passgate did not start: {exc}")
+                    failed = True
+                    continue
+            results.extend(found)
+            servers.append(stats)
+    print(f"\n## Passgate benchmark\n\n{describe(args)}\n")
+    if results:
+        print(results_table(results))
+    if servers:
+        print()
+        print(server_table(servers))
+    errors = sum(r.errors for r in results)
+    if errors:
+        log(f"\n{errors} operations failed (see the errors above)")
+    return 1 if failed or errors or not results else 0
+
+
+def describe(args: argparse.Namespace) -> str:
+    limit = f", at most {args.requests} operations" if args.requests else ""
+    text = (
+        f"{os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"{args.concurrency} connections ({args.client} client), "
+        f"{args.duration:g} s per scenario{limit} "
+        f"after {args.warmup:g} s warm-up; times in ms."
+    )
+    if "login" in args.scenarios or "refresh_token" in args.scenarios:
+        text += " login = the whole authorization-code flow plus the code exchange"
+        if not args.issuer:
+            approval = "approval skipped" if args.skip_approval else "approval screen"
+            text += f" (password connector, bcrypt cost {args.bcrypt_cost}, {approval})"
+        text += "."
+    return text
+
+
+if __name__ == "__main__":
+    sys.exit(main())

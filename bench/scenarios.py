@@ -1,0 +1,167 @@
+"""The measured scenarios, written against any Dex-compatible issuer.
+
+Each scenario is a worker whose ``step`` is one measured operation; every worker is one
+client with its own connection. Hot loops use the lean :mod:`bench.rawhttp` client unless
+``client="httpx"``; logins always use httpx, which keeps cookies and reads pages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal
+
+import httpx
+
+from bench.loadgen import Worker, WorkerFactory
+from bench.loginflow import authorization_code_login
+from bench.rawhttp import Connection
+from bench.target import Endpoints, FlowError, Target, basic_auth, need, token_response
+
+ClientKind = Literal["raw", "httpx"]
+
+
+class _HttpWorker:
+    """One client: an httpx client for pages, and a raw connection for hot loops."""
+
+    def __init__(
+        self,
+        target: Target,
+        endpoints: Endpoints,
+        timeout: float,
+        client: ClientKind = "raw",
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.target = target
+        self.endpoints = endpoints
+        self.browser = httpx.AsyncClient(
+            timeout=timeout,
+            limits=httpx.Limits(max_connections=1),
+            follow_redirects=False,
+            transport=transport,
+        )
+        self.raw = Connection(timeout) if client == "raw" else None
+
+    async def setup(self) -> None:
+        pass
+
+    async def step(self) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        await self.browser.aclose()
+        if self.raw is not None:
+            await self.raw.close()
+
+    async def _send(
+        self,
+        url: str,
+        form: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> tuple[int, bytes]:
+        """GET, or POST ``form``; the status and body."""
+        headers = headers or {}
+        if self.raw is not None:
+            if form is None:
+                raw = await self.raw.get(url, headers)
+            else:
+                raw = await self.raw.post_form(url, form, headers)
+            return raw.status, raw.body
+        if form is None:
+            response = await self.browser.get(url, headers=headers)
+        else:
+            response = await self.browser.post(url, data=form, headers=headers)
+        return response.status_code, response.content
+
+    async def _get_ok(self, url: str) -> None:
+        status, _ = await self._send(url)
+        if status != 200:
+            raise FlowError(f"GET {url}: {status}")
+
+    async def _token(self, form: Mapping[str, str]) -> dict[str, object]:
+        client_id = need(self.target.client_id, "client_id")
+        auth = basic_auth(client_id, need(self.target.client_secret, "client_secret"))
+        status, body = await self._send(self.endpoints.token, form, {"Authorization": auth})
+        return token_response(status, body)
+
+
+class DiscoveryWorker(_HttpWorker):
+    async def step(self) -> None:
+        await self._get_ok(self.endpoints.discovery)
+
+
+class JwksWorker(_HttpWorker):
+    async def step(self) -> None:
+        await self._get_ok(self.endpoints.jwks)
+
+
+class ClientCredentialsWorker(_HttpWorker):
+    async def step(self) -> None:
+        await self._token({"grant_type": "client_credentials", "scope": "openid"})
+
+
+class RefreshWorker(_HttpWorker):
+    """Chains its own refresh token: each response's new token is the next request's."""
+
+    refresh_token = ""
+
+    async def setup(self) -> None:
+        tokens = await authorization_code_login(self.browser, self.endpoints, self.target)
+        if "refresh_token" not in tokens:
+            raise FlowError("login gave no refresh_token (offline_access refused?)")
+        self.refresh_token = tokens["refresh_token"]
+
+    async def step(self) -> None:
+        tokens = await self._token(
+            {"grant_type": "refresh_token", "refresh_token": self.refresh_token}
+        )
+        # Without rotation the server may keep the old token and send none back.
+        new = tokens.get("refresh_token", self.refresh_token)
+        if not isinstance(new, str):
+            raise FlowError("refresh_token in the response is not a string")
+        self.refresh_token = new
+
+
+class LoginWorker(_HttpWorker):
+    async def step(self) -> None:
+        await authorization_code_login(self.browser, self.endpoints, self.target)
+
+
+_WORKERS: dict[str, type[_HttpWorker]] = {
+    "discovery": DiscoveryWorker,
+    "jwks": JwksWorker,
+    "client_credentials": ClientCredentialsWorker,
+    "refresh_token": RefreshWorker,
+    "login": LoginWorker,
+}
+SCENARIOS = tuple(_WORKERS)
+
+
+def missing_inputs(scenario: str, target: Target) -> list[str]:
+    """What the target lacks for ``scenario`` (empty: it can run)."""
+    if scenario in ("discovery", "jwks"):
+        return []
+    needs = {"client_id": target.client_id, "client_secret": target.client_secret}
+    if scenario in ("refresh_token", "login"):
+        needs |= {
+            "redirect_uri": target.redirect_uri,
+            "username": target.username,
+            "password": target.password,
+        }
+    return [name for name, value in needs.items() if value is None]
+
+
+def worker_factory(
+    scenario: str,
+    target: Target,
+    endpoints: Endpoints,
+    timeout: float = 10.0,
+    client: ClientKind = "raw",
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> WorkerFactory:
+    """Workers for ``scenario``; ``transport`` (tests) replaces httpx's network."""
+    cls = _WORKERS[scenario]
+
+    def make(_index: int) -> Worker:
+        return cls(target, endpoints, timeout, client, transport)
+
+    return make

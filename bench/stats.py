@@ -1,0 +1,123 @@
+"""Numbers the benchmark reports and the Markdown it prints them as."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """The nearest-rank percentile (``q`` in 0..100) of already sorted values; NaN if empty.
+
+    Nearest rank never interpolates, so p99 is a latency that some request really had."""
+    if not 0 <= q <= 100:
+        raise ValueError(f"percentile {q} is outside 0..100")
+    if not sorted_values:
+        return math.nan
+    rank = max(1, math.ceil(q / 100 * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioResult:
+    """One scenario against one backend: ``latencies_ms`` of the successful operations."""
+
+    scenario: str
+    backend: str
+    latencies_ms: tuple[float, ...]
+    errors: int
+    elapsed_s: float
+    server_cpu_s: float | None = None
+    client_cpu_s: float | None = None  # the load generator's own CPU time
+    note: str = ""
+
+    @property
+    def ok(self) -> int:
+        return len(self.latencies_ms)
+
+    @property
+    def rps(self) -> float:
+        return self.ok / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def latency(self, q: float) -> float:
+        return percentile(sorted(self.latencies_ms), q)
+
+    @property
+    def server_cpu_percent(self) -> float | None:
+        return self._percent(self.server_cpu_s)
+
+    @property
+    def client_cpu_percent(self) -> float | None:
+        return self._percent(self.client_cpu_s)
+
+    def _percent(self, cpu_s: float | None) -> float | None:
+        """CPU time as a share of one core over the measured time (100 = one core busy)."""
+        if cpu_s is None or self.elapsed_s <= 0:
+            return None
+        return 100 * cpu_s / self.elapsed_s
+
+
+@dataclass(frozen=True, slots=True)
+class ServerStats:
+    """What one started server cost: time to a healthy ``/healthz`` and peak memory."""
+
+    backend: str
+    startup_s: float
+    peak_rss_kib: tuple[int, ...]  # VmHWM of each server process (one per worker)
+
+
+def _num(value: float | None, digits: int) -> str:
+    if value is None or math.isnan(value):
+        return "–"
+    return f"{value:,.{digits}f}"
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]], left: int = 2) -> str:
+    """A GitHub-flavoured Markdown table; columns after the first ``left`` are right-aligned."""
+    all_rows = [list(header), *(list(r) for r in rows)]
+    widths = [max(len(r[i]) for r in all_rows) for i in range(len(header))]
+
+    def line(cells: Sequence[str]) -> str:
+        padded = [
+            c.ljust(w) if i < left else c.rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "| " + " | ".join(padded) + " |"
+
+    rule = ["-" * w if i < left else "-" * (w - 1) + ":" for i, w in enumerate(widths)]
+    return "\n".join([line(all_rows[0]), line(rule), *(line(r) for r in all_rows[1:])])
+
+
+def results_table(results: Iterable[ScenarioResult]) -> str:
+    header = ["scenario", "backend", "rps", "p50 ms", "p99 ms", "ok", "errors"]
+    header += ["server CPU %", "bench CPU %"]
+    rows = [
+        [
+            r.scenario + (f" ({r.note})" if r.note else ""),
+            r.backend,
+            _num(r.rps, 1),
+            _num(r.latency(50), 2),
+            _num(r.latency(99), 2),
+            str(r.ok),
+            str(r.errors),
+            _num(r.server_cpu_percent, 0),
+            _num(r.client_cpu_percent, 0),
+        ]
+        for r in results
+    ]
+    return markdown_table(header, rows)
+
+
+def server_table(stats: Iterable[ServerStats]) -> str:
+    header = ["backend", "start-up ms", "peak RSS MiB", "processes"]
+    rows = [
+        [
+            s.backend,
+            _num(s.startup_s * 1000, 0),
+            _num(max(s.peak_rss_kib) / 1024 if s.peak_rss_kib else None, 1),
+            str(len(s.peak_rss_kib)),
+        ]
+        for s in stats
+    ]
+    return markdown_table(header, rows, left=1)

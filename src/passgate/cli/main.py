@@ -1,0 +1,67 @@
+"""The ``passgate`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+
+import click
+
+from passgate import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Passgate: a federated OpenID Connect provider for Kubernetes and internal websites."""
+
+
+@cli.command()
+@click.argument("config_file", type=click.Path(dir_okay=False))
+def serve(config_file: str) -> None:
+    """Serve the issuer described by CONFIG_FILE (a Dex-compatible config.yaml)."""
+    from passgate.cli.serve import run
+    from passgate.config import ConfigError, load_config
+    from passgate.logs import configure
+
+    try:
+        config = load_config(config_file)
+    except ConfigError as error:
+        click.echo(f"passgate: invalid configuration {config_file}:\n{error}", err=True)
+        sys.exit(2)
+    except OSError as error:
+        click.echo(f"passgate: cannot read {config_file}: {error.strerror}", err=True)
+        sys.exit(2)
+    configure(config.logger.level, config.logger.format, config.logger.exclude_fields)
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvloop is a dependency of uvicorn[standard]
+        pass
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run(config))
+
+
+@cli.command("check-config")
+@click.argument("config_file", type=click.Path(dir_okay=False))
+def check_config_command(config_file: str) -> None:
+    """Validate CONFIG_FILE and report every problem with its key path."""
+    from passgate.config import check_config
+
+    config, lines = check_config(config_file)
+    for line in lines:
+        click.echo(line, err=config is None)
+    if config is None:
+        sys.exit(1)
+    click.echo(f"{config_file}: configuration is valid")
+
+
+@cli.command()
+def version() -> None:
+    """Print the version."""
+    click.echo(f"passgate {__version__}")
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,99 @@
+"""Running the apps: the public listener (HTTP and/or HTTPS) and the telemetry listener
+on one event loop, with the background loops, until a signal stops them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections.abc import Iterator
+
+import structlog
+import uvicorn
+
+from passgate.cli.compose import Runtime, build
+from passgate.config import Config
+
+log = structlog.get_logger("passgate")
+
+_TLS_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """``127.0.0.1:5556``, ``[::1]:5556``, ``:5556`` (all interfaces) → host and port."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"invalid listen address {address!r}: expected host:port")
+    host = host.strip("[]") or "0.0.0.0"  # noqa: S104 - ":5556" means every interface, as in Go
+    return host, int(port)
+
+
+class _QuietServer(uvicorn.Server):
+    """A second server in the same loop: the main one owns the signal handlers."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _uvicorn_config(app: object, address: str, config: Config, *, tls: bool) -> uvicorn.Config:
+    host, port = split_address(address)
+    options: dict[str, object] = {}
+    if tls:
+        web = config.web
+        options = {"ssl_certfile": web.tls_cert, "ssl_keyfile": web.tls_key}
+    return uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        host=host,
+        port=port,
+        access_log=False,
+        log_config=None,
+        server_header=False,
+        proxy_headers=False,
+        h11_max_incomplete_event_size=16 * 1024,
+        timeout_keep_alive=15,
+        lifespan="off",
+        **options,  # type: ignore[arg-type]
+    )
+
+
+async def run(config: Config) -> None:
+    runtime: Runtime = await build(config)
+    servers: list[uvicorn.Server] = []
+    web = config.web
+    listeners = [
+        (address, tls) for address, tls in ((web.http, False), (web.https, True)) if address
+    ]
+    for index, (address, tls) in enumerate(listeners):
+        server_class = uvicorn.Server if index == 0 else _QuietServer
+        servers.append(server_class(_uvicorn_config(runtime.app, address, config, tls=tls)))
+    if config.telemetry.http:
+        servers.append(
+            _QuietServer(
+                _uvicorn_config(runtime.telemetry, config.telemetry.http, config, tls=False)
+            )
+        )
+    for warning in config.warnings:
+        log.warning("config", detail=warning)
+    tasks: list[asyncio.Task[None]] = [asyncio.create_task(loop()) for loop in runtime.background]
+    log.info(
+        "serving",
+        issuer=config.issuer,
+        http=web.http,
+        https=web.https,
+        telemetry=config.telemetry.http,
+        storage=config.storage.type,
+    )
+    try:
+        main, *others = servers
+        others_running = [asyncio.create_task(server.serve()) for server in others]
+        await main.serve()
+        for server in others:
+            server.should_exit = True
+        await asyncio.gather(*others_running, return_exceptions=True)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await runtime.close()
+        log.info("stopped")

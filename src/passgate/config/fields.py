@@ -1,0 +1,191 @@
+"""Annotated field types shared by the schema: durations, listen addresses, URLs, TLS."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from datetime import timedelta
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BeforeValidator
+from pydantic_core import PydanticUseDefault
+
+from passgate.config.base import custom_error
+from passgate.config.durations import parse_duration
+
+__all__ = [
+    "AbsoluteURL",
+    "Duration",
+    "IPNetworkText",
+    "ListenAddress",
+    "NonEmptyStr",
+    "PositiveDuration",
+    "TLSVersion",
+    "check_issuer",
+    "is_loopback_host",
+    "is_origin",
+]
+
+
+def _empty_means_default(value: Any) -> Any:
+    # Go's zero value: Dex treats "" exactly like an absent key.
+    if value == "" and isinstance(value, str):
+        raise PydanticUseDefault()
+    return value
+
+
+def _duration(value: Any) -> Any:
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, str):
+        if value == "":
+            raise PydanticUseDefault()
+        return parse_duration(value)
+    raise custom_error("must be a duration string such as '300ms', '10m' or '24h'")
+
+
+def _not_negative(value: timedelta) -> timedelta:
+    if value < timedelta(0):
+        raise ValueError("must not be negative")
+    return value
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be greater than zero")
+    return value
+
+
+#: A Go duration string (``10m``), zero or more; ``""`` means the default.
+Duration = Annotated[timedelta, BeforeValidator(_duration), AfterValidator(_not_negative)]
+#: A Go duration string greater than zero; ``""`` means the default.
+PositiveDuration = Annotated[timedelta, BeforeValidator(_duration), AfterValidator(_positive)]
+
+
+def _not_empty(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+NonEmptyStr = Annotated[str, AfterValidator(_not_empty)]
+
+
+def _listen_address(value: str) -> str:
+    if "://" in value:
+        raise ValueError("must be host:port (e.g. 127.0.0.1:5556), not a URL")
+    host, sep, port = value.rpartition(":")
+    if not sep or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
+        raise ValueError("must be host:port, e.g. 127.0.0.1:5556 or 0.0.0.0:5556")
+    if ":" in host and not (host.startswith("[") and host.endswith("]")):
+        raise ValueError("an IPv6 host must be in brackets, e.g. [::1]:5556")
+    return value
+
+
+#: ``host:port``, ``[v6]:port`` or ``:port`` (every interface), as Go's net.Listen takes.
+ListenAddress = Annotated[
+    str, BeforeValidator(_empty_means_default), AfterValidator(_listen_address)
+]
+
+
+def _tls_version(value: Any) -> Any:
+    if isinstance(value, str) and value == "":
+        raise PydanticUseDefault()
+    # YAML reads an unquoted 1.2 as a float; accept it rather than make people quote it.
+    if isinstance(value, float) and value in (1.2, 1.3):
+        return str(value)
+    if isinstance(value, str) and value in ("1.2", "1.3"):
+        return value
+    raise custom_error("supported TLS versions are 1.2 and 1.3")
+
+
+TLSVersion = Annotated[str, BeforeValidator(_tls_version)]
+
+_HOST_PORT = re.compile(r"[A-Za-z0-9.-]+:\d+(/.*)?")
+
+
+# Dex's device flow: static device clients register this path as their redirect URI.
+DEVICE_CALLBACK_PATH = "/device/callback"
+
+
+def _absolute_url(value: str) -> str:
+    if value == DEVICE_CALLBACK_PATH:
+        return value
+    if not value or any(c.isspace() for c in value):
+        raise ValueError("must be an absolute URL (without spaces)")
+    if _HOST_PORT.fullmatch(value):
+        raise ValueError(f"must be an absolute URL (did you mean 'http://{value}'?)")
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
+        raise ValueError("must be an absolute URL") from None
+    if not parts.scheme or (parts.scheme in ("http", "https") and not parts.hostname):
+        raise ValueError("must be an absolute URL")
+    # RFC 6749 §3.1.2: "The endpoint URI MUST NOT include a fragment component."
+    if "#" in value:
+        raise ValueError("must not contain a fragment ('#...')")
+    return value
+
+
+#: A redirect URI: absolute, no fragment. Custom schemes (``com.example.app:/cb``) are
+#: fine, and so is Dex's ``/device/callback`` for device-flow clients.
+AbsoluteURL = Annotated[str, AfterValidator(_absolute_url)]
+
+
+def _network(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ValueError(
+            "must be an IP address or CIDR range, e.g. 10.0.0.0/8 or 192.0.2.1"
+        ) from None
+    return value
+
+
+IPNetworkText = Annotated[str, AfterValidator(_network)]
+
+
+def is_loopback_host(host: str) -> bool:
+    """``localhost``, ``*.localhost`` (RFC 6761 §6.3) or a loopback address."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_issuer(value: str) -> str:
+    """OIDC Discovery §3: an http(s) URL with no query or fragment. Kept byte-identical."""
+    example = "e.g. https://sso.example.com/dex"
+    if not value or any(c.isspace() for c in value):
+        raise ValueError(f"must be an absolute http(s) URL without spaces ({example})")
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
+        raise ValueError(f"must be an absolute http(s) URL ({example})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"must be an absolute http(s) URL ({example})")
+    if "?" in value:
+        raise ValueError("must not contain a query ('?...')")
+    if "#" in value:
+        raise ValueError("must not contain a fragment ('#...')")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not contain a user name or password")
+    return value
+
+
+def is_origin(value: str) -> bool:
+    """``*`` or ``scheme://host[:port]`` with nothing after: what a browser sends as Origin."""
+    if value == "*":
+        return True
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018
+    except ValueError:
+        return False
+    return bool(parts.scheme and parts.hostname) and value == f"{parts.scheme}://{parts.netloc}"

@@ -1,0 +1,163 @@
+"""The authorization endpoint's decisions (RFC 6749 §4.1.1, OIDC Core §3.1.2)."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from passgate.clock import Clock
+from passgate.oauth2 import pkce
+from passgate.oauth2.errors import (
+    InvalidRequestError,
+    InvalidScopeError,
+    LoginRequiredError,
+    OAuthError,
+    UnauthorizedClientError,
+    UnsupportedResponseTypeError,
+)
+from passgate.oauth2.params import Params
+from passgate.oauth2.redirect import is_valid_redirect_uri
+from passgate.oauth2.scopes import OPENID, classify, split
+from passgate.provider.connectors import ConnectorEntry, ConnectorRegistry
+from passgate.provider.directory import Directory
+from passgate.provider.ids import new_id
+from passgate.provider.settings import AUTHORIZATION_CODE, ProviderSettings
+from passgate.storage.models import AuthRequest, Client
+
+_PROMPTS = frozenset({"none", "login", "consent", "select_account"})
+
+
+class UntrustedRedirectError(OAuthError):
+    """The client or redirect URI cannot be trusted: tell the person, never redirect
+    (RFC 6749 §4.1.2.1)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Authorization:
+    """A stored authorization request and where the person goes next."""
+
+    request: AuthRequest
+    client: Client
+    connectors: tuple[ConnectorEntry, ...]
+    show_chooser: bool
+
+
+async def trusted_peer(directory: Directory, client_id: str, peer_id: str) -> bool:
+    """Dex cross-client trust: the peer lists the requesting client in ``trustedPeers``."""
+    if peer_id == client_id:
+        return True
+    peer = await directory.find_client(peer_id)
+    return peer is not None and client_id in peer.trusted_peers
+
+
+async def check_scopes(directory: Directory, client_id: str, scopes: tuple[str, ...]) -> None:
+    checked = classify(scopes)
+    if checked.unrecognized:
+        raise InvalidScopeError("unrecognized scope(s): " + " ".join(checked.unrecognized)[:200])
+    for peer in checked.peers:
+        if not await trusted_peer(directory, client_id, peer):
+            raise InvalidScopeError(f"client {client_id!r} is not a trusted peer of {peer!r}")
+
+
+async def authorize(
+    params: Params,
+    *,
+    directory: Directory,
+    connectors: ConnectorRegistry,
+    settings: ProviderSettings,
+    clock: Clock,
+) -> Authorization:
+    """Validate an authorization request and store it. Errors before the redirect URI is
+    trusted raise :class:`UntrustedRedirectError`; later ones carry the redirect."""
+    client_id = params.get("client_id", "")
+    if not client_id:
+        raise UntrustedRedirectError("missing required parameter 'client_id'")
+    client = await directory.find_client(client_id)
+    if client is None:
+        raise UntrustedRedirectError(f"unknown client {client_id[:64]!r}")
+    redirect_uri = params.get("redirect_uri", "")
+    if not redirect_uri:
+        # OIDC Core §3.1.2.1: redirect_uri is REQUIRED.
+        raise UntrustedRedirectError("missing required parameter 'redirect_uri'")
+    if not is_valid_redirect_uri(client, redirect_uri):
+        raise UntrustedRedirectError("redirect_uri is not registered for this client")
+    state = params.get("state", "")
+    try:
+        request = _validate(params, client, redirect_uri, state, settings, clock)
+        await check_scopes(directory, client.id, request.scopes)
+        usable = tuple(connectors.for_client(client, AUTHORIZATION_CODE))
+        if not usable:
+            raise UnauthorizedClientError("no connector is available to this client")
+        wanted = params.get("connector_id", "")
+        if wanted:
+            usable = tuple(entry for entry in usable if entry.id == wanted)
+            if not usable:
+                raise InvalidRequestError(f"connector {wanted[:64]!r} is not available")
+        prompt = set(params.get("prompt", "").split())
+        if "none" in prompt:
+            # OIDC Core §3.1.2.6: no sign-in session exists to reuse without showing a page.
+            raise LoginRequiredError("prompt=none but the user must sign in")
+    except OAuthError as error:
+        raise error.redirect_to(redirect_uri, state) from None
+    show_chooser = len(usable) > 1 or (
+        settings.always_show_login_screen and not params.get("connector_id")
+    )
+    show_chooser = show_chooser or ("select_account" in prompt and len(usable) > 1)
+    await directory.storage.create_auth_request(request)
+    return Authorization(request, client, usable, show_chooser)
+
+
+def _validate(
+    params: Params,
+    client: Client,
+    redirect_uri: str,
+    state: str,
+    settings: ProviderSettings,
+    clock: Clock,
+) -> AuthRequest:
+    response_type = params.get("response_type", "")
+    if not response_type:
+        raise InvalidRequestError("missing required parameter 'response_type'")
+    response_types = tuple(sorted(set(response_type.split())))
+    if response_types != ("code",) or "code" not in settings.response_types:
+        raise UnsupportedResponseTypeError(f"response_type {response_type[:32]!r} unsupported")
+    mode = params.get("response_mode", "")
+    if mode and mode != "query":
+        raise InvalidRequestError(f"response_mode {mode[:32]!r} is not supported")
+    if params.get("request") or params.get("request_uri"):
+        # OIDC Core §6: request objects are optional; refuse them explicitly.
+        raise OAuthError("request objects are not supported")
+    scopes = split(params.get("scope", ""))
+    if OPENID not in scopes:
+        raise InvalidScopeError("the 'openid' scope is required")
+    prompt = params.get("prompt", "").split()
+    if not set(prompt) <= _PROMPTS or ("none" in prompt and len(prompt) > 1):
+        raise InvalidRequestError("invalid prompt value")
+    max_age: int | None = None
+    if "max_age" in params:
+        raw = params["max_age"]
+        if not raw.isdigit() or len(raw) > 10:
+            raise InvalidRequestError("max_age must be a non-negative integer")
+        max_age = int(raw)
+    challenge = pkce.parse_challenge(
+        params.get("code_challenge", ""),
+        params.get("code_challenge_method", ""),
+        settings.pkce_methods,
+    )
+    if not challenge.code_challenge and (client.public or settings.pkce_enforce):
+        # RFC 9700 §2.1.1 / RFC 8252 §8.1: public clients MUST use PKCE.
+        raise InvalidRequestError("code_challenge (PKCE) is required for this client")
+    return AuthRequest(
+        id=new_id(),
+        client_id=client.id,
+        response_types=response_types,
+        scopes=scopes,
+        redirect_uri=redirect_uri,
+        expiry=clock() + settings.auth_request_lifetime,
+        state=state,
+        nonce=params.get("nonce", ""),
+        force_approval_prompt="consent" in prompt,
+        pkce=challenge,
+        hmac_key=secrets.token_bytes(32),
+        max_age=max_age,
+    )

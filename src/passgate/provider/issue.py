@@ -1,0 +1,161 @@
+"""Minting the token response shared by every grant (RFC 6749 §5.1, OIDC Core §3.1.3.3)."""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from passgate.clock import Clock
+from passgate.oauth2.scopes import OFFLINE_ACCESS, OPENID, classify
+from passgate.provider.ids import new_id
+from passgate.storage.base import AlreadyExistsError, NotFoundError, Storage
+from passgate.storage.models import Claims, OfflineSession, RefreshToken, RefreshTokenRef
+from passgate.tokens import refresh as refresh_tokens
+from passgate.tokens.issuer import TokenIssuer
+
+
+@dataclass(frozen=True, slots=True)
+class TokenResponse:
+    access_token: str
+    expires_in: int
+    scope: str
+    id_token: str | None = None
+    refresh_token: str | None = None
+    token_type: str = "bearer"
+
+    def to_dict(self) -> dict[str, object]:
+        body: dict[str, object] = {
+            "access_token": self.access_token,
+            "token_type": self.token_type,
+            "expires_in": self.expires_in,
+        }
+        if self.scope:
+            body["scope"] = self.scope
+        if self.id_token is not None:
+            body["id_token"] = self.id_token
+        if self.refresh_token is not None:
+            body["refresh_token"] = self.refresh_token
+        return body
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """Everything a token response is made from."""
+
+    client_id: str
+    claims: Claims
+    scopes: tuple[str, ...]
+    connector_id: str
+    nonce: str = ""
+    auth_time: datetime | None = None
+    connector_data: bytes = b""
+
+
+def audience(client_id: str, scopes: tuple[str, ...]) -> list[str]:
+    """Dex semantics: the peers asked for with ``audience:server:client_id:``, plus the
+    client itself; the client alone when no peer was asked for."""
+    peers = list(classify(scopes).peers)
+    if client_id not in peers:
+        peers.append(client_id)
+    return peers
+
+
+class ResponseMinter:
+    """Signs ID and access tokens and creates refresh tokens for a :class:`Grant`."""
+
+    def __init__(self, storage: Storage, issuer: TokenIssuer, clock: Clock) -> None:
+        self._storage = storage
+        self._issuer = issuer
+        self._clock = clock
+
+    async def mint(
+        self,
+        grant: Grant,
+        *,
+        jti: str | None = None,
+        code: str | None = None,
+        refresh_token: str | None = None,
+        id_token: bool = True,
+    ) -> TokenResponse:
+        aud = audience(grant.client_id, grant.scopes)
+        access = await self._issuer.access_token(
+            claims=grant.claims,
+            client_id=grant.client_id,
+            audience=aud,
+            scopes=grant.scopes,
+            connector_id=grant.connector_id,
+            jti=jti or new_id(),
+        )
+        signed_id_token = None
+        if id_token and OPENID in grant.scopes:
+            signed_id_token, _ = await self._issuer.id_token(
+                claims=grant.claims,
+                client_id=grant.client_id,
+                audience=aud,
+                scopes=grant.scopes,
+                connector_id=grant.connector_id,
+                nonce=grant.nonce,
+                access_token=access.token,
+                code=code,
+                auth_time=grant.auth_time,
+            )
+        expires_in = max(0, int((access.expiry - self._clock()).total_seconds()))
+        return TokenResponse(
+            access_token=access.token,
+            expires_in=expires_in,
+            scope=" ".join(grant.scopes),
+            id_token=signed_id_token,
+            refresh_token=refresh_token,
+        )
+
+    async def new_refresh_token(self, grant: Grant, token_id: str) -> str | None:
+        """A refresh token when ``offline_access`` was granted (OIDC Core §11)."""
+        if OFFLINE_ACCESS not in grant.scopes:
+            return None
+        secret = refresh_tokens.new_refresh_secret()
+        now = self._clock()
+        await self._storage.create_refresh_token(
+            RefreshToken(
+                id=token_id,
+                token_hash=refresh_tokens.hash_secret(secret),
+                client_id=grant.client_id,
+                connector_id=grant.connector_id,
+                claims=grant.claims,
+                scopes=grant.scopes,
+                created_at=now,
+                last_used=now,
+                rotation_key=secrets.token_bytes(32),
+                nonce=grant.nonce,
+                connector_data=grant.connector_data,
+                auth_time=grant.auth_time,
+            )
+        )
+        await self._remember_session(grant, token_id, now)
+        return refresh_tokens.format_refresh_token(token_id, secret)
+
+    async def _remember_session(self, grant: Grant, token_id: str, now: datetime) -> None:
+        ref = RefreshTokenRef(id=token_id, client_id=grant.client_id, created_at=now, last_used=now)
+        user_id, connector_id = grant.claims.user_id, grant.connector_id
+
+        def add(old: OfflineSession) -> OfflineSession:
+            return dataclasses.replace(
+                old,
+                refresh={**old.refresh, grant.client_id: ref},
+                connector_data=grant.connector_data or old.connector_data,
+            )
+
+        try:
+            await self._storage.update_offline_session(user_id, connector_id, add)
+        except NotFoundError:
+            session = OfflineSession(
+                user_id=user_id,
+                connector_id=connector_id,
+                refresh={grant.client_id: ref},
+                connector_data=grant.connector_data,
+            )
+            try:
+                await self._storage.create_offline_session(session)
+            except AlreadyExistsError:  # a racing login created it first: merge into it
+                await self._storage.update_offline_session(user_id, connector_id, add)

@@ -1,0 +1,151 @@
+"""Signing a person in to an authorization request, then consent and the code
+(RFC 6749 §4.1.2, OIDC Core §3.1.2.5)."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from passgate.clock import Clock
+from passgate.connectors.base import Identity, PasswordConnector, Scopes
+from passgate.oauth2.errors import AccessDeniedError, OAuthError
+from passgate.oauth2.scopes import GROUPS, OFFLINE_ACCESS
+from passgate.provider.connectors import ConnectorEntry
+from passgate.provider.ids import new_secret, secret_hash
+from passgate.provider.limits import LoginLimiter
+from passgate.provider.settings import ProviderSettings
+from passgate.storage.base import NotFoundError, Storage
+from passgate.storage.models import AuthCode, AuthRequest, Claims
+
+
+class RequestExpiredError(OAuthError):
+    """The sign-in request is unknown or too old; the person must start again."""
+
+
+async def load_request(storage: Storage, request_id: str, clock: Clock) -> AuthRequest:
+    try:
+        request = await storage.get_auth_request(request_id)
+    except NotFoundError:
+        raise RequestExpiredError("this sign-in request is unknown or has expired") from None
+    if request.expiry < clock():
+        raise RequestExpiredError("this sign-in request has expired")
+    return request
+
+
+def scopes_for(scopes: tuple[str, ...]) -> Scopes:
+    return Scopes(offline_access=OFFLINE_ACCESS in scopes, groups=GROUPS in scopes)
+
+
+def claims_of(identity: Identity) -> Claims:
+    return Claims(
+        user_id=identity.user_id,
+        username=identity.username,
+        preferred_username=identity.preferred_username,
+        email=identity.email,
+        email_verified=identity.email_verified,
+        groups=identity.groups,
+    )
+
+
+async def check_password(
+    connector: PasswordConnector,
+    scopes: Scopes,
+    *,
+    username: str,
+    password: str,
+    limiter: LoginLimiter,
+    limiter_keys: tuple[str, str],
+) -> Identity | None:
+    """One password attempt, counted against the limits; ``None`` when wrong. Raises
+    :class:`~passgate.provider.limits.TooManyAttempts` while locked out."""
+    await limiter.check(*limiter_keys)
+    identity = await connector.login(scopes, username, password)
+    if identity is None:
+        await limiter.failed(*limiter_keys)
+        return None
+    await limiter.succeeded(limiter_keys[0])
+    return identity
+
+
+async def finish_login(
+    storage: Storage, request: AuthRequest, entry: ConnectorEntry, identity: Identity, clock: Clock
+) -> AuthRequest:
+    """Record who signed in; the request then waits for approval."""
+
+    def mark(old: AuthRequest) -> AuthRequest:
+        return dataclasses.replace(
+            old,
+            logged_in=True,
+            claims=claims_of(identity),
+            connector_id=entry.id,
+            connector_data=identity.connector_data,
+            auth_time=clock(),
+        )
+
+    return await storage.update_auth_request(request.id, mark)
+
+
+def needs_approval(request: AuthRequest, settings: ProviderSettings) -> bool:
+    return request.force_approval_prompt or not settings.skip_approval_screen
+
+
+def _with_query(uri: str, params: dict[str, str]) -> str:
+    """Add parameters to the redirect URI, keeping its own query (RFC 6749 §3.1.2)."""
+    parts = urlsplit(uri)
+    query = urlencode(params)
+    query = f"{parts.query}&{query}" if parts.query else query
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+
+
+def error_redirect(error: OAuthError) -> str:
+    """The redirect that carries an error to the client (RFC 6749 §4.1.2.1)."""
+    assert error.redirect_uri is not None
+    params = error.to_dict()
+    if error.state:
+        params["state"] = error.state
+    return _with_query(error.redirect_uri, params)
+
+
+async def issue_code(
+    storage: Storage, request: AuthRequest, settings: ProviderSettings, clock: Clock
+) -> str:
+    """Turn an approved, signed-in request into a code; returns the client redirect."""
+    if not request.logged_in or request.claims is None:
+        raise RequestExpiredError("this sign-in request is not signed in")
+    try:
+        # Deleting first makes approval single-use: a second POST finds nothing to approve.
+        await storage.delete_auth_request(request.id)
+    except NotFoundError:
+        raise RequestExpiredError("this sign-in request was already completed") from None
+    code = new_secret()
+    await storage.create_auth_code(
+        AuthCode(
+            id=secret_hash(code),
+            client_id=request.client_id,
+            redirect_uri=request.redirect_uri,
+            scopes=request.scopes,
+            connector_id=request.connector_id,
+            claims=request.claims,
+            expiry=clock() + settings.auth_code_lifetime,
+            nonce=request.nonce,
+            connector_data=request.connector_data,
+            pkce=request.pkce,
+            auth_time=request.auth_time,
+        )
+    )
+    params = {"code": code}
+    if request.state:
+        params["state"] = request.state
+    return _with_query(request.redirect_uri, params)
+
+
+async def deny(storage: Storage, request: AuthRequest) -> str:
+    await _forget(storage, request.id)
+    error = AccessDeniedError("the user denied the request")
+    return error_redirect(error.redirect_to(request.redirect_uri, request.state))
+
+
+async def _forget(storage: Storage, request_id: str) -> None:
+    with contextlib.suppress(NotFoundError):
+        await storage.delete_auth_request(request_id)

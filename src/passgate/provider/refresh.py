@@ -1,0 +1,173 @@
+"""The refresh-token grant (RFC 6749 §6) with rotation, reuse detection and lifetimes.
+
+Tokens are ``<id>.<secret>``; storage keeps the hash of the current secret and of the one
+before it. Each rotation derives the next secret as HMAC(rotation_key, secret), so when a
+client retries with the previous secret inside ``reuseInterval`` (a response lost on the
+network, Dex's semantics) the server recomputes the *same* current token instead of
+minting a second one, though only hashes are stored. Outside that interval a used secret
+means the token leaked (RFC 9700 §4.14.2): the whole token is revoked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import secrets
+
+from passgate.clock import Clock
+from passgate.connectors.base import ConnectorError, Identity, RefreshConnector
+from passgate.oauth2.errors import InvalidGrantError, InvalidScopeError
+from passgate.oauth2.params import Params
+from passgate.oauth2.scopes import split
+from passgate.provider.connectors import ConnectorRegistry
+from passgate.provider.issue import Grant, ResponseMinter, TokenResponse
+from passgate.provider.login import claims_of, scopes_for
+from passgate.provider.settings import RefreshPolicy
+from passgate.storage.base import NotFoundError, Storage
+from passgate.storage.models import Claims, Client, RefreshToken
+from passgate.tokens import refresh as refresh_tokens
+
+
+def _same(hash_a: str, hash_b: str) -> bool:
+    return bool(hash_a) and secrets.compare_digest(hash_a.encode(), hash_b.encode())
+
+
+class _Rejected(Exception):
+    """Raised inside the atomic update: the presented secret is not (or no longer) valid."""
+
+
+class RefreshGrant:
+    def __init__(
+        self,
+        *,
+        storage: Storage,
+        connectors: ConnectorRegistry,
+        minter: ResponseMinter,
+        policy: RefreshPolicy,
+        clock: Clock,
+    ) -> None:
+        self._storage = storage
+        self._connectors = connectors
+        self._minter = minter
+        self._policy = policy
+        self._clock = clock
+
+    async def handle(self, client: Client, form: Params) -> TokenResponse:
+        parsed = refresh_tokens.parse_refresh_token(form.require("refresh_token"))
+        if parsed is None:
+            raise InvalidGrantError("malformed refresh token")
+        token_id, secret = parsed
+        try:
+            token = await self._storage.get_refresh_token(token_id)
+        except NotFoundError:
+            raise InvalidGrantError("invalid or revoked refresh token") from None
+        # RFC 6749 §6: the refresh token is bound to the client it was issued to.
+        if token.client_id != client.id:
+            raise InvalidGrantError("the refresh token was issued to another client")
+        self._check_lifetimes(token)
+        scopes = self._narrowed_scopes(token, form.optional("scope"))
+        presented = refresh_tokens.hash_secret(secret)
+        if not self._current(token, presented) and not self._reusable(token, presented):
+            await self._revoke(token.id)
+            raise InvalidGrantError("the refresh token was already used; it has been revoked")
+        claims, connector_data = await self._refreshed_identity(token, scopes)
+        if self._current(token, presented) and self._policy.disable_rotation:
+            new_secret = secret
+        else:
+            # Rotation, or a permitted retry with the previous secret: either way the
+            # current secret is the HMAC of the presented one.
+            new_secret = refresh_tokens.next_secret(token.rotation_key, secret)
+        new_hash = refresh_tokens.hash_secret(new_secret)
+        now = self._clock()
+
+        def rotate(old: RefreshToken) -> RefreshToken:
+            if self._current(old, presented):
+                fresh = dataclasses.replace(
+                    old, last_used=now, claims=claims, connector_data=connector_data
+                )
+                if self._policy.disable_rotation:
+                    return fresh
+                return dataclasses.replace(
+                    fresh, token_hash=new_hash, obsolete_token_hash=old.token_hash
+                )
+            if self._reusable(old, presented) and _same(new_hash, old.token_hash):
+                return old
+            raise _Rejected
+
+        try:
+            updated = await self._storage.update_refresh_token(token.id, rotate)
+        except (_Rejected, NotFoundError):
+            raise InvalidGrantError("invalid or revoked refresh token") from None
+        grant = Grant(
+            client_id=client.id,
+            claims=updated.claims,
+            scopes=scopes,
+            connector_id=updated.connector_id,
+            auth_time=updated.auth_time,
+            connector_data=updated.connector_data,
+        )
+        value = refresh_tokens.format_refresh_token(updated.id, new_secret)
+        return await self._minter.mint(grant, refresh_token=value)
+
+    def _current(self, token: RefreshToken, presented_hash: str) -> bool:
+        return _same(presented_hash, token.token_hash)
+
+    def _reusable(self, token: RefreshToken, presented_hash: str) -> bool:
+        if not token.obsolete_token_hash:
+            return False
+        if not _same(presented_hash, token.obsolete_token_hash):
+            return False
+        return self._clock() - token.last_used <= self._policy.reuse_interval
+
+    def _check_lifetimes(self, token: RefreshToken) -> None:
+        now = self._clock()
+        policy = self._policy
+        if (
+            policy.absolute_lifetime is not None
+            and now - token.created_at > policy.absolute_lifetime
+        ):
+            raise InvalidGrantError("the refresh token has expired")
+        idle = policy.valid_if_not_used_for
+        if idle is not None and now - token.last_used > idle:
+            raise InvalidGrantError("the refresh token expired after being unused")
+
+    @staticmethod
+    def _narrowed_scopes(token: RefreshToken, requested: str) -> tuple[str, ...]:
+        """RFC 6749 §6: a scope, if given, must not exceed what was originally granted."""
+        if not requested:
+            return token.scopes
+        scopes = split(requested)
+        extra = [scope for scope in scopes if scope not in token.scopes]
+        if extra:
+            raise InvalidScopeError("scope exceeds the original grant: " + " ".join(extra)[:200])
+        return scopes
+
+    async def _refreshed_identity(
+        self, token: RefreshToken, scopes: tuple[str, ...]
+    ) -> tuple[Claims, bytes]:
+        """Ask the connector again, so upstream changes apply (Dex ``RefreshConnector``)."""
+        entry = self._connectors.get(token.connector_id)
+        if entry is None:
+            raise InvalidGrantError("the connector of this refresh token no longer exists")
+        if not isinstance(entry.connector, RefreshConnector):
+            return token.claims, token.connector_data
+        old = token.claims
+        identity = Identity(
+            user_id=old.user_id,
+            username=old.username,
+            preferred_username=old.preferred_username,
+            email=old.email,
+            email_verified=old.email_verified,
+            groups=old.groups,
+            connector_data=token.connector_data,
+        )
+        try:
+            fresh = await entry.connector.refresh(scopes_for(scopes), identity)
+        except ConnectorError as error:
+            await self._revoke(token.id)
+            raise InvalidGrantError(f"the upstream identity is no longer valid: {error}") from None
+        return claims_of(fresh), fresh.connector_data or token.connector_data
+
+    async def _revoke(self, token_id: str) -> None:
+        with contextlib.suppress(NotFoundError):
+            await self._storage.delete_refresh_token(token_id)

@@ -1,0 +1,224 @@
+"""The token endpoint (RFC 6749 §3.2): authenticate the client, pick the grant, mint.
+
+Fixed order as in Dex's grant handler: parse once, authenticate the client in constant
+time, check the grant is enabled, run it. Every failure is an ``OAuthError``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+
+from passgate.clock import Clock
+from passgate.connectors.base import ConnectorError, Identity
+from passgate.oauth2 import pkce
+from passgate.oauth2.client_auth import NONE, check_secret, read_credentials, unknown_client
+from passgate.oauth2.errors import (
+    InvalidClientError,
+    InvalidGrantError,
+    InvalidScopeError,
+    TooManyRequestsError,
+    UnauthorizedClientError,
+    UnsupportedGrantTypeError,
+)
+from passgate.oauth2.params import Params
+from passgate.oauth2.scopes import OPENID, split
+from passgate.provider.authorize import check_scopes
+from passgate.provider.connectors import ConnectorRegistry
+from passgate.provider.directory import Directory
+from passgate.provider.ids import new_id, secret_hash
+from passgate.provider.issue import Grant, ResponseMinter, TokenResponse
+from passgate.provider.limits import LoginLimiter, TooManyAttempts
+from passgate.provider.login import check_password, claims_of, scopes_for
+from passgate.provider.refresh import RefreshGrant
+from passgate.provider.settings import (
+    AUTHORIZATION_CODE,
+    CLIENT_CREDENTIALS,
+    PASSWORD,
+    REFRESH_TOKEN,
+    ProviderSettings,
+)
+from passgate.storage.base import NotFoundError
+from passgate.storage.models import AuthCode, Claims, Client
+from passgate.tokens.issuer import TokenIssuer
+
+_IMPLEMENTED = (AUTHORIZATION_CODE, REFRESH_TOKEN, PASSWORD, CLIENT_CREDENTIALS)
+
+
+class _CodeReplayed(Exception):
+    def __init__(self, code: AuthCode) -> None:
+        super().__init__("authorization code replayed")
+        self.code = code
+
+
+class TokenEndpoint:
+    def __init__(
+        self,
+        *,
+        directory: Directory,
+        connectors: ConnectorRegistry,
+        issuer: TokenIssuer,
+        settings: ProviderSettings,
+        clock: Clock,
+        limiter: LoginLimiter,
+    ) -> None:
+        self._directory = directory
+        self._storage = directory.storage
+        self._connectors = connectors
+        self._issuer = issuer
+        self._settings = settings
+        self._clock = clock
+        self._limiter = limiter
+        self._minter = ResponseMinter(directory.storage, issuer, clock)
+        self._refresh = RefreshGrant(
+            storage=directory.storage,
+            connectors=connectors,
+            minter=self._minter,
+            policy=settings.refresh,
+            clock=clock,
+        )
+
+    async def handle(
+        self, form: Params, authorization: str | None, address: str = ""
+    ) -> TokenResponse:
+        grant_type = form.require("grant_type")
+        if grant_type not in _IMPLEMENTED or grant_type not in self._settings.grant_types:
+            raise UnsupportedGrantTypeError(f"grant_type {grant_type[:80]!r} is not supported")
+        client = await self.authenticate(form, authorization)
+        if grant_type == AUTHORIZATION_CODE:
+            return await self._authorization_code(client, form)
+        if grant_type == REFRESH_TOKEN:
+            return await self._refresh.handle(client, form)
+        if grant_type == PASSWORD:
+            return await self._password(client, form, address)
+        return await self._client_credentials(client, form)
+
+    async def authenticate(self, form: Params, authorization: str | None) -> Client:
+        """RFC 6749 §2.3 / §3.2.1: confidential clients authenticate; public ones identify."""
+        creds = read_credentials(authorization, form)
+        client = await self._directory.find_client(creds.client_id)
+        if client is None:
+            raise unknown_client(creds.method)
+        if client.public and not client.secret:
+            if creds.secret:
+                raise unknown_client(creds.method)
+            return client
+        if creds.method == NONE:
+            raise InvalidClientError("client authentication is required")
+        check_secret(client.secret, creds.secret, creds.method)
+        return client
+
+    # -- RFC 6749 §4.1.3 -------------------------------------------------------------
+    async def _authorization_code(self, client: Client, form: Params) -> TokenResponse:
+        value = form.require("code")
+        code_id = secret_hash(value)
+        try:
+            code = await self._storage.get_auth_code(code_id)
+        except NotFoundError:
+            raise InvalidGrantError("invalid or expired authorization code") from None
+        if code.client_id != client.id:
+            raise InvalidGrantError("the authorization code was issued to another client")
+        if code.redeemed:
+            await self._revoke_issued(code)
+            raise InvalidGrantError("the authorization code was already used")
+        if code.expiry < self._clock():
+            raise InvalidGrantError("the authorization code has expired")
+        # RFC 6749 §4.1.3: redirect_uri must be identical to the authorization request's.
+        if form.optional("redirect_uri") != code.redirect_uri:
+            raise InvalidGrantError("redirect_uri does not match the authorization request")
+        pkce.verify(code.pkce, form.optional("code_verifier"))
+        grant = Grant(
+            client_id=client.id,
+            claims=code.claims,
+            scopes=code.scopes,
+            connector_id=code.connector_id,
+            nonce=code.nonce,
+            auth_time=code.auth_time,
+            connector_data=code.connector_data,
+        )
+        refresh_id, jti = new_id(), new_id()
+
+        def redeem(old: AuthCode) -> AuthCode:
+            if old.redeemed:
+                raise _CodeReplayed(old)
+            return dataclasses.replace(
+                old, redeemed=True, refresh_token_id=refresh_id, access_token_id=jti
+            )
+
+        try:
+            await self._storage.update_auth_code(code_id, redeem)
+        except _CodeReplayed as replay:
+            await self._revoke_issued(replay.code)
+            raise InvalidGrantError("the authorization code was already used") from None
+        except NotFoundError:
+            raise InvalidGrantError("invalid or expired authorization code") from None
+        refresh = await self._minter.new_refresh_token(grant, refresh_id)
+        return await self._minter.mint(grant, jti=jti, code=value, refresh_token=refresh)
+
+    async def _revoke_issued(self, code: AuthCode) -> None:
+        """RFC 6749 §4.1.2: on a replayed code, revoke the tokens it issued."""
+        if code.refresh_token_id:
+            with contextlib.suppress(NotFoundError):
+                await self._storage.delete_refresh_token(code.refresh_token_id)
+        if code.access_token_id:
+            expiry = code.expiry + self._settings.id_token_lifetime
+            await self._storage.revoke_token(code.access_token_id, expiry)
+
+    # -- RFC 6749 §4.3 ---------------------------------------------------------------
+    async def _password(self, client: Client, form: Params, address: str) -> TokenResponse:
+        username = form.require("username")
+        password = form.require("password")
+        scopes = split(form.optional("scope") or OPENID)
+        await check_scopes(self._directory, client.id, scopes)
+        connector_id = self._settings.password_connector
+        if not connector_id:
+            raise UnsupportedGrantTypeError("no password connector is configured")
+        entry, connector = self._connectors.password_connector(connector_id)
+        if not entry.allows_grant(PASSWORD) or (
+            client.allowed_connectors and entry.id not in client.allowed_connectors
+        ):
+            raise UnauthorizedClientError("the password grant is not allowed for this client")
+        keys = LoginLimiter.keys(entry.id, username, address)
+        try:
+            identity = await check_password(
+                connector,
+                scopes_for(scopes),
+                username=username,
+                password=password,
+                limiter=self._limiter,
+                limiter_keys=keys,
+            )
+        except TooManyAttempts:
+            raise TooManyRequestsError("too many failed attempts; try again later") from None
+        except ConnectorError as error:
+            raise InvalidGrantError(str(error)) from None
+        if identity is None:
+            raise InvalidGrantError("invalid username or password")
+        grant = self._grant(client, identity, scopes, entry.id)
+        refresh = await self._minter.new_refresh_token(grant, new_id())
+        return await self._minter.mint(grant, refresh_token=refresh)
+
+    def _grant(
+        self, client: Client, identity: Identity, scopes: tuple[str, ...], connector_id: str
+    ) -> Grant:
+        return Grant(
+            client_id=client.id,
+            claims=claims_of(identity),
+            scopes=scopes,
+            connector_id=connector_id,
+            auth_time=self._clock(),
+            connector_data=identity.connector_data,
+        )
+
+    # -- RFC 6749 §4.4 ---------------------------------------------------------------
+    async def _client_credentials(self, client: Client, form: Params) -> TokenResponse:
+        if client.public:
+            raise UnauthorizedClientError("public clients cannot use client_credentials")
+        scopes = split(form.optional("scope"))
+        await check_scopes(self._directory, client.id, scopes)
+        if "offline_access" in scopes:
+            # RFC 6749 §4.4.3: a refresh token SHOULD NOT be included.
+            raise InvalidScopeError("offline_access is not available with client_credentials")
+        claims = Claims(user_id=client.id, username=client.name or client.id)
+        grant = Grant(client_id=client.id, claims=claims, scopes=scopes, connector_id="")
+        return await self._minter.mint(grant)

@@ -1,0 +1,35 @@
+"""The UserInfo endpoint's answer (OIDC Core §5.3)."""
+
+from __future__ import annotations
+
+from passgate.oauth2.errors import InvalidTokenError
+from passgate.storage.base import Storage
+from passgate.tokens.issuer import TokenIssuer
+
+# Claims about the token itself, not about the person: not part of a UserInfo answer.
+_TOKEN_CLAIMS = frozenset(
+    {"iss", "aud", "exp", "iat", "nbf", "azp", "nonce", "at_hash", "c_hash", "jti", "auth_time"}
+)
+
+
+def bearer_token(authorization: str | None, form_token: str) -> str:
+    """RFC 6750 §2.1 header or §2.2 form body; exactly one of them."""
+    header = ""
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise InvalidTokenError("expected a Bearer token")
+        header = value.strip()
+    if header and form_token:
+        raise InvalidTokenError("the access token was sent more than once")
+    token = header or form_token
+    if not token:
+        raise InvalidTokenError("an access token is required")
+    return token
+
+
+async def userinfo(token: str, *, issuer: TokenIssuer, storage: Storage) -> dict[str, object]:
+    verified = await issuer.verify_access_token(token)
+    if verified.jti and await storage.is_token_revoked(verified.jti):
+        raise InvalidTokenError("the access token has been revoked")
+    return {key: value for key, value in verified.claims.items() if key not in _TOKEN_CLAIMS}

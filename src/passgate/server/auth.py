@@ -1,0 +1,258 @@
+"""The pages a person sees: /auth, the connector chooser, the password form, approval."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from passgate.connectors.base import ConnectorError, PasswordConnector
+from passgate.oauth2.errors import OAuthError
+from passgate.provider.authorize import authorize
+from passgate.provider.connectors import ConnectorEntry
+from passgate.provider.ids import mac, mac_matches
+from passgate.provider.limits import LoginLimiter, TooManyAttempts
+from passgate.provider.login import (
+    check_password,
+    deny,
+    finish_login,
+    issue_code,
+    load_request,
+    needs_approval,
+    scopes_for,
+)
+from passgate.server import csrf
+from passgate.server.errors import NO_STORE, page_error, render_error
+from passgate.server.forms import query_params, request_params
+from passgate.server.net import client_address
+from passgate.server.services import Services
+from passgate.storage.models import AuthRequest
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def _url(services: Services, path: str, **params: str) -> str:
+    query = f"?{urlencode(params)}" if params else ""
+    return f"{services.web.issuer_path}{path}{query}"
+
+
+def _page(request: Request, template: str, context: dict[str, object], browser: tuple[str, bool],
+          status: int = 200) -> Response:  # fmt: skip
+    services = _services(request)
+    context = {
+        "issuer_name": services.web.issuer_name,
+        "logo_url": services.web.logo_url,
+        **context,
+    }
+    response = services.templates.TemplateResponse(
+        request, template, context, status_code=status, headers=NO_STORE
+    )
+    if browser[1]:
+        csrf.set_cookie(
+            response, browser[0], path=services.web.issuer_path, secure=services.web.secure_cookies
+        )
+    return response
+
+
+async def auth(request: Request) -> Response:
+    """GET/POST /auth (RFC 6749 §4.1.1, OIDC Core §3.1.2.1)."""
+    services = _services(request)
+    try:
+        params = await request_params(request)
+        result = await authorize(
+            params,
+            directory=services.directory,
+            connectors=services.connectors,
+            settings=services.settings,
+            clock=services.clock,
+        )
+    except OAuthError as error:
+        return page_error(request, error)
+    browser = csrf.browser_token(request)
+    if result.show_chooser:
+        return _page(
+            request,
+            "chooser.html",
+            {
+                "client": result.client,
+                "connectors": [
+                    {
+                        "name": entry.name,
+                        "url": _url(services, f"/auth/{entry.id}", state=result.request.id),
+                    }
+                    for entry in result.connectors
+                ],
+            },
+            browser,
+        )
+    response = RedirectResponse(
+        _url(services, f"/auth/{result.connectors[0].id}", state=result.request.id), status_code=302
+    )
+    if browser[1]:
+        csrf.set_cookie(
+            response, browser[0], path=services.web.issuer_path, secure=services.web.secure_cookies
+        )
+    return response
+
+
+async def _request_for(
+    request: Request, params_state: str, connector_id: str | None
+) -> tuple[AuthRequest, ConnectorEntry | None]:
+    services = _services(request)
+    auth_request = await load_request(services.storage, params_state, services.clock)
+    if connector_id is None:
+        return auth_request, None
+    entry = services.connectors.get(connector_id)
+    client = await services.directory.get_client(auth_request.client_id)
+    if entry is None or entry not in services.connectors.for_client(client, "authorization_code"):
+        raise OAuthError("this sign-in method is not available")
+    return auth_request, entry
+
+
+async def connector_start(request: Request) -> Response:
+    """GET /auth/{connector}: begin signing in with one connector."""
+    services = _services(request)
+    connector_id = request.path_params["connector"]
+    try:
+        params = query_params(request)
+        auth_request, entry = await _request_for(request, params.require("state"), connector_id)
+    except OAuthError as error:
+        return page_error(request, error)
+    assert entry is not None
+    if isinstance(entry.connector, PasswordConnector):
+        return RedirectResponse(
+            _url(services, f"/auth/{entry.id}/login", state=auth_request.id), status_code=302
+        )
+    return render_error(request, 400, "Not available", "This sign-in method is not supported yet.")
+
+
+async def password_login(request: Request) -> Response:
+    """GET shows the password form; POST checks it (fields ``login`` and ``password``)."""
+    services = _services(request)
+    connector_id = request.path_params["connector"]
+    browser = csrf.browser_token(request)
+    try:
+        query = query_params(request)
+        auth_request, entry = await _request_for(request, query.require("state"), connector_id)
+    except OAuthError as error:
+        return page_error(request, error)
+    assert entry is not None
+    connector = entry.connector
+    if not isinstance(connector, PasswordConnector):
+        return render_error(request, 404, "Not found", "This connector has no password form.")
+    context: dict[str, object] = {
+        "connector_name": entry.name,
+        "prompt": connector.prompt,
+        "action": _url(services, f"/auth/{entry.id}/login", state=auth_request.id),
+        "username": "",
+        "error": "",
+        "csrf_token": csrf.form_token(auth_request, browser[0], "login"),
+    }
+    if request.method == "GET":
+        return _page(request, "login.html", context, browser)
+    try:
+        form = await request_params(request)
+        username, password = form.optional("login"), form.optional("password")
+        presented = form.optional("csrf_token")
+    except OAuthError as error:
+        return page_error(request, error)
+    if browser[1] or not csrf.check(auth_request, browser[0], "login", presented):
+        return render_error(request, 403, "Form expired", "Please go back and sign in again.")
+    context["username"] = username
+    keys = LoginLimiter.keys(entry.id, username, client_address(request, services.web))
+    try:
+        identity = await check_password(
+            connector, scopes_for(auth_request.scopes), username=username, password=password,
+            limiter=services.limiter, limiter_keys=keys,
+        )  # fmt: skip
+    except TooManyAttempts:
+        services.metrics.logins.labels(entry.id, "locked").inc()
+        context["error"] = "Too many failed attempts. Please wait a few minutes and try again."
+        return _page(request, "login.html", context, browser, status=429)
+    except ConnectorError as error:
+        services.metrics.logins.labels(entry.id, "error").inc()
+        return render_error(request, 502, "Sign-in failed", str(error))
+    if identity is None:
+        services.metrics.logins.labels(entry.id, "invalid").inc()
+        context["error"] = "Invalid username or password."
+        return _page(request, "login.html", context, browser, status=401)
+    services.metrics.logins.labels(entry.id, "ok").inc()
+    auth_request = await finish_login(
+        services.storage, auth_request, entry, identity, services.clock
+    )
+    return await _after_login(request, auth_request)
+
+
+async def _after_login(request: Request, auth_request: AuthRequest) -> Response:
+    services = _services(request)
+    if not needs_approval(auth_request, services.settings):
+        location = await issue_code(
+            services.storage, auth_request, services.settings, services.clock
+        )
+        return RedirectResponse(location, status_code=303)
+    signature = mac(auth_request.hmac_key, "approval", auth_request.id)
+    return RedirectResponse(
+        _url(services, "/approval", req=auth_request.id, hmac=signature), status_code=303
+    )
+
+
+async def approval(request: Request) -> Response:
+    """GET shows what the client asks for; POST ``approval=approve`` issues the code."""
+    services = _services(request)
+    browser = csrf.browser_token(request)
+    try:
+        params = (
+            await request_params(request) if request.method == "POST" else query_params(request)
+        )
+        auth_request = await load_request(services.storage, params.require("req"), services.clock)
+    except OAuthError as error:
+        return page_error(request, error)
+    if not auth_request.logged_in:
+        return render_error(request, 400, "Not signed in", "Please sign in first.")
+    if request.method == "GET":
+        if not mac_matches(
+            auth_request.hmac_key, params.optional("hmac"), "approval", auth_request.id
+        ):
+            return render_error(request, 403, "Invalid link", "This approval link is not valid.")
+        client = await services.directory.get_client(auth_request.client_id)
+        return _page(
+            request,
+            "approval.html",
+            {
+                "client": client,
+                "scopes": [s for s in auth_request.scopes if s != "openid"],
+                "req": auth_request.id,
+                "action": _url(services, "/approval"),
+                "csrf_token": csrf.form_token(auth_request, browser[0], "approval"),
+                "username": auth_request.claims.email or auth_request.claims.username
+                if auth_request.claims
+                else "",
+            },
+            browser,
+        )
+    if browser[1] or not csrf.check(
+        auth_request, browser[0], "approval", params.optional("csrf_token")
+    ):
+        return render_error(request, 403, "Form expired", "Please go back and sign in again.")
+    try:
+        if params.optional("approval") != "approve":
+            return RedirectResponse(await deny(services.storage, auth_request), status_code=303)
+        location = await issue_code(
+            services.storage, auth_request, services.settings, services.clock
+        )
+    except OAuthError as error:
+        return page_error(request, error)
+    return RedirectResponse(location, status_code=303)
+
+
+routes = [
+    Route("/auth", auth, methods=["GET", "POST"], name="auth"),
+    Route("/auth/{connector}", connector_start, methods=["GET"], name="auth_connector"),
+    Route("/auth/{connector}/login", password_login, methods=["GET", "POST"], name="auth_login"),
+    Route("/approval", approval, methods=["GET", "POST"], name="approval"),
+]

@@ -1,0 +1,106 @@
+"""Discovery, JWKS, UserInfo and health endpoints."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from passgate.oauth2.client_auth import SUPPORTED_METHODS
+from passgate.oauth2.errors import OAuthError
+from passgate.oauth2.scopes import SUPPORTED_SCOPES
+from passgate.provider.settings import ProviderSettings
+from passgate.provider.userinfo import bearer_token, userinfo
+from passgate.server.errors import NO_STORE, json_error
+from passgate.server.forms import form_params
+from passgate.server.services import Services
+
+CLAIMS_SUPPORTED = (
+    "iss", "sub", "aud", "iat", "exp", "azp", "nonce", "at_hash", "c_hash", "auth_time",
+    "email", "email_verified", "name", "preferred_username", "groups", "federated_claims",
+)  # fmt: skip
+
+
+def discovery_document(settings: ProviderSettings, algorithm: str) -> dict[str, object]:
+    """OpenID Connect Discovery 1.0 §3; ``issuer`` byte-identical to the configuration."""
+    base = settings.issuer.rstrip("/")
+    return {
+        "issuer": settings.issuer,
+        "authorization_endpoint": f"{base}/auth",
+        "token_endpoint": f"{base}/token",
+        "jwks_uri": f"{base}/keys",
+        "userinfo_endpoint": f"{base}/userinfo",
+        "response_types_supported": list(settings.response_types),
+        "response_modes_supported": ["query"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [algorithm],
+        "code_challenge_methods_supported": list(settings.pkce_methods),
+        "scopes_supported": list(SUPPORTED_SCOPES),
+        "token_endpoint_auth_methods_supported": list(SUPPORTED_METHODS),
+        "grant_types_supported": list(settings.grant_types),
+        "claims_supported": list(CLAIMS_SUPPORTED),
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+    }
+
+
+async def discovery(request: Request) -> Response:
+    services: Services = request.app.state.services
+    document = request.app.state.discovery
+    if document is None:
+        document = discovery_document(services.settings, services.keys.algorithm)
+        request.app.state.discovery = document
+    return JSONResponse(document, headers={"Cache-Control": "public, max-age=3600"})
+
+
+async def keys(request: Request) -> Response:
+    services: Services = request.app.state.services
+    # Clients re-fetch on an unknown kid; a short cache keeps rotation visible quickly.
+    return JSONResponse(
+        await services.keys.jwks(), headers={"Cache-Control": "public, max-age=60, must-revalidate"}
+    )
+
+
+async def userinfo_endpoint(request: Request) -> Response:
+    services: Services = request.app.state.services
+    try:
+        form_token = ""
+        if request.method == "POST":
+            form_token = (await form_params(request, strict_type=False)).optional("access_token")
+        token = bearer_token(request.headers.get("authorization"), form_token)
+        claims = await userinfo(token, issuer=services.issuer, storage=services.storage)
+    except OAuthError as error:
+        return json_error(error)
+    return JSONResponse(claims, headers=NO_STORE)
+
+
+async def healthz(request: Request) -> Response:
+    return await ready(request)
+
+
+async def live(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def ready(request: Request) -> Response:
+    """Ready when storage answers and a signing key is loaded."""
+    services: Services = request.app.state.services
+    try:
+        await services.storage.get_keys()
+        await services.keys.jwks()
+    except Exception as error:  # any failure means "not ready"; the reason is reported
+        return JSONResponse(
+            {"status": "unavailable", "error": type(error).__name__}, status_code=503
+        )
+    return JSONResponse({"status": "ok"})
+
+
+routes = [
+    Route("/.well-known/openid-configuration", discovery, methods=["GET"], name="discovery"),
+    Route("/keys", keys, methods=["GET"], name="keys"),
+    Route("/userinfo", userinfo_endpoint, methods=["GET", "POST"], name="userinfo"),
+    Route("/healthz", healthz, methods=["GET"], name="healthz"),
+    Route("/healthz/live", live, methods=["GET"], name="healthz_live"),
+    Route("/healthz/ready", ready, methods=["GET"], name="healthz_ready"),
+]

@@ -1,0 +1,49 @@
+"""What the web layer is handed by the composition root (``passgate.cli.compose``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from starlette.templating import Jinja2Templates
+
+from passgate.clock import Clock
+from passgate.keys import KeyManager
+from passgate.provider.connectors import ConnectorRegistry
+from passgate.provider.directory import Directory
+from passgate.provider.limits import LoginLimiter
+from passgate.provider.settings import ProviderSettings
+from passgate.provider.token import TokenEndpoint
+from passgate.server.metrics import Metrics
+from passgate.storage.base import Storage
+from passgate.tokens.issuer import TokenIssuer
+
+
+@dataclass(frozen=True, slots=True)
+class WebSettings:
+    """How pages and cookies behave (``web`` and ``frontend`` config)."""
+
+    issuer_path: str = ""
+    secure_cookies: bool = False
+    allowed_origins: tuple[str, ...] = ()
+    allowed_headers: tuple[str, ...] = ()
+    extra_headers: dict[str, str] = field(default_factory=dict)
+    trusted_proxies: tuple[str, ...] = ()
+    remote_ip_header: str = ""
+    issuer_name: str = "Passgate"
+    logo_url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    settings: ProviderSettings
+    web: WebSettings
+    storage: Storage
+    directory: Directory
+    connectors: ConnectorRegistry
+    keys: KeyManager
+    issuer: TokenIssuer
+    token_endpoint: TokenEndpoint
+    limiter: LoginLimiter
+    clock: Clock
+    templates: Jinja2Templates
+    metrics: Metrics

@@ -1,0 +1,172 @@
+"""A small in-process issuer that behaves like Passgate's pages, for the benchmark's tests."""
+
+import asyncio
+import base64
+import contextlib
+import dataclasses
+import hashlib
+import secrets
+from collections.abc import AsyncIterator
+from urllib.parse import unquote, urlencode
+
+import uvicorn
+from bench.launcher import free_port
+from bench.target import Target
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+ISSUER = "http://idp.test/dex"
+TARGET = Target(
+    issuer=ISSUER,
+    client_id="app",
+    client_secret="s3cret/+",
+    redirect_uri="http://127.0.0.1:9/callback",
+    username="me@example.com",
+    password="pw",
+)
+
+
+class FakeIssuer:
+    """Just enough of an issuer: auth request → login (CSRF) → approval → code → tokens."""
+
+    def __init__(
+        self,
+        issuer: str = ISSUER,
+        chooser: bool = False,
+        deny: bool = False,
+        auth_page: str | None = None,
+    ) -> None:
+        self.issuer = issuer
+        self.target = dataclasses.replace(TARGET, issuer=issuer)
+        self.chooser = chooser
+        self.deny = deny  # the approval ends in error=access_denied
+        self.auth_page = auth_page  # what /auth shows instead of the flow
+        self.requests: dict[str, dict[str, str]] = {}
+        self.codes: dict[str, dict[str, str]] = {}
+        self.refresh_tokens: set[str] = set()
+        self.grants: list[str] = []
+        self.app = Starlette(
+            routes=[
+                Route("/dex/.well-known/openid-configuration", self.discovery),
+                Route("/dex/keys", self.keys),
+                Route("/dex/auth", self.auth),
+                Route("/dex/auth/local", self.connector),
+                Route("/dex/auth/local/login", self.login, methods=["GET", "POST"]),
+                Route("/dex/approval", self.approval, methods=["GET", "POST"]),
+                Route("/dex/token", self.token, methods=["POST"]),
+            ]
+        )
+
+    async def discovery(self, request: Request) -> Response:
+        return JSONResponse(
+            {
+                "issuer": self.issuer,
+                "authorization_endpoint": f"{self.issuer}/auth",
+                "token_endpoint": f"{self.issuer}/token",
+                "jwks_uri": f"{self.issuer}/keys",
+            }
+        )
+
+    async def keys(self, request: Request) -> Response:
+        return JSONResponse({"keys": []})
+
+    async def auth(self, request: Request) -> Response:
+        if self.auth_page is not None:
+            return HTMLResponse(self.auth_page)
+        req = secrets.token_hex(4)
+        self.requests[req] = dict(request.query_params)
+        if self.chooser:
+            return HTMLResponse(f'<ul><li><a href="/dex/auth/local?req={req}">Local</a></ul>')
+        return RedirectResponse(f"/dex/auth/local/login?state={req}", status_code=303)
+
+    async def connector(self, request: Request) -> Response:
+        return RedirectResponse(f"local/login?state={request.query_params['req']}", status_code=302)
+
+    def login_form(self, error: str = "") -> Response:
+        csrf = secrets.token_hex(4)
+        response = HTMLResponse(
+            f"<p>{error}</p><form method=post action=''>"
+            f'<input type=hidden name=csrf_token value="{csrf}">'
+            "<input name=login><input name=password type=password>"
+            "<button type=submit>Sign in</button></form>"
+        )
+        response.set_cookie("csrf", csrf)
+        return response
+
+    async def login(self, request: Request) -> Response:
+        if request.method == "GET":
+            return self.login_form()
+        form = await request.form()
+        if form["csrf_token"] != request.cookies.get("csrf"):
+            return Response("csrf", status_code=403)
+        if (form["login"], form["password"]) != (TARGET.username, TARGET.password):
+            return self.login_form("wrong password")
+        req = request.query_params["state"]
+        return RedirectResponse(f"/dex/approval?req={req}", status_code=303)
+
+    async def approval(self, request: Request) -> Response:
+        if request.method == "GET":
+            req = request.query_params["req"]
+            return HTMLResponse(
+                f"<form method=post><input type=hidden name=req value={req}>"
+                '<button name=approval value="rejected">No</button>'
+                '<button name=approval value="approve">Yes</button></form>'
+            )
+        form = await request.form()
+        params = self.requests.pop(str(form["req"]))
+        if self.deny or form["approval"] != "approve":
+            query = urlencode({"error": "access_denied", "state": params["state"]})
+        else:
+            code = secrets.token_hex(4)
+            self.codes[code] = params
+            query = urlencode({"code": code, "state": params["state"]})
+        return RedirectResponse(f"{params['redirect_uri']}?{query}", status_code=303)
+
+    async def token(self, request: Request) -> Response:
+        kind, _, encoded = request.headers.get("authorization", "").partition(" ")
+        client_id, _, secret = base64.b64decode(encoded).decode().partition(":")
+        if kind != "Basic" or (unquote(client_id), unquote(secret)) != ("app", "s3cret/+"):
+            return JSONResponse({"error": "invalid_client"}, status_code=401)
+        form = await request.form()
+        grant = str(form["grant_type"])
+        self.grants.append(grant)
+        if grant == "authorization_code":
+            params = self.codes.pop(str(form["code"]))
+            digest = hashlib.sha256(str(form["code_verifier"]).encode()).digest()
+            challenge = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+            if challenge != params["code_challenge"]:
+                return JSONResponse({"error": "invalid_grant"}, status_code=400)
+        elif grant == "refresh_token":
+            token = str(form["refresh_token"])
+            if token not in self.refresh_tokens:  # rotation: each token works once
+                return JSONResponse({"error": "invalid_grant"}, status_code=400)
+            self.refresh_tokens.remove(token)
+        body = {"access_token": "at", "token_type": "bearer", "id_token": "it"}
+        if grant != "client_credentials":
+            body["refresh_token"] = secrets.token_hex(8)
+            self.refresh_tokens.add(body["refresh_token"])
+        return JSONResponse(body)
+
+
+@contextlib.asynccontextmanager
+async def serve_live(chooser: bool = False) -> AsyncIterator[FakeIssuer]:
+    """The fake issuer on a real loopback port (uvicorn), for clients that open sockets."""
+    port = free_port()
+    issuer = FakeIssuer(f"http://127.0.0.1:{port}/dex", chooser=chooser)
+    config = uvicorn.Config(
+        issuer.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        for _ in range(500):
+            if server.started or task.done():
+                break
+            await asyncio.sleep(0.01)
+        assert server.started, "the fake issuer did not start"
+        yield issuer
+    finally:
+        server.should_exit = True
+        await task

@@ -1,0 +1,135 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import bcrypt
+import psycopg
+import pytest
+import yaml
+from bench.launcher import (
+    Server,
+    ServerError,
+    cpu_seconds,
+    free_port,
+    make_setup,
+    peak_rss_kib,
+    postgres_storage,
+    process_tree,
+    scratch_database,
+    sqlite_storage,
+    write_config,
+)
+
+
+def test_postgres_storage_from_a_url() -> None:
+    storage = postgres_storage("postgresql://bob:pw@127.0.0.1:5433/app?sslmode=require", "bench")
+    assert storage == {
+        "type": "postgres",
+        "config": {
+            "host": "127.0.0.1",
+            "database": "bench",
+            "user": "bob",
+            "ssl": {"mode": "require"},
+            "port": 5433,
+            "password": "pw",
+        },
+    }
+
+
+def test_postgres_storage_from_keywords_with_a_socket_dir() -> None:
+    storage = postgres_storage("host=/tmp/pg port=6000 dbname=tests user=postgres")
+    assert storage["config"] == {
+        "host": "/tmp/pg",
+        "database": "tests",
+        "user": "postgres",
+        "ssl": {"mode": "disable"},
+        "port": 6000,
+    }
+
+
+def test_setup_is_a_dex_config_on_loopback(tmp_path: Path) -> None:
+    setup = make_setup(sqlite_storage(tmp_path), bcrypt_cost=4, skip_approval=True)
+    config = yaml.safe_load(write_config(setup, tmp_path).read_text())
+    target = setup.target
+    assert config["issuer"] == target.issuer
+    assert target.issuer.startswith("http://127.0.0.1:")
+    assert target.issuer.endswith("/dex")
+    assert config["web"]["http"] == target.issuer.removeprefix("http://").removesuffix("/dex")
+    assert config["storage"] == {
+        "type": "sqlite3",
+        "config": {"file": str(tmp_path / "passgate.db")},
+    }
+    assert config["oauth2"]["skipApprovalScreen"] is True
+    assert "client_credentials" in config["oauth2"]["grantTypes"]
+    (client,) = config["staticClients"]
+    assert (client["id"], client["secret"]) == (target.client_id, target.client_secret)
+    assert client["redirectURIs"] == [target.redirect_uri]
+    (user,) = config["staticPasswords"]
+    assert user["email"] == target.username
+    assert target.password is not None
+    assert bcrypt.checkpw(target.password.encode(), user["hash"].encode())
+    assert config["enablePasswordDB"] is True
+
+
+def test_free_port_can_be_bound() -> None:
+    assert 1024 <= free_port() <= 65535
+
+
+def test_process_tree_memory_and_cpu_of_this_process() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert process_tree(os.getpid())[0] == os.getpid()
+        assert child.pid in process_tree(os.getpid())
+        rss = peak_rss_kib(os.getpid())
+        assert rss is not None
+        assert rss > 1024
+        assert cpu_seconds(os.getpid()) > 0
+    finally:
+        child.kill()
+        child.wait()
+    assert peak_rss_kib(2**22 + 1) is None  # above Linux's pid_max
+
+
+@pytest.mark.anyio
+async def test_server_start_waits_for_health_and_stops(tmp_path: Path) -> None:
+    port = free_port()
+    (tmp_path / "healthz").write_text("ok")
+    command = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
+    command += ["--directory", str(tmp_path)]
+    server = Server(command, tmp_path / "server.log")
+    startup = await server.start(f"http://127.0.0.1:{port}/healthz")
+    try:
+        assert 0 < startup < 30
+        assert server.peak_rss()[0] > 1024
+    finally:
+        await server.stop()
+    assert server.process is not None
+    assert server.process.returncode is not None
+
+
+@pytest.mark.anyio
+async def test_a_server_that_exits_reports_its_log(tmp_path: Path) -> None:
+    command = [sys.executable, "-c", "import sys; print('bad config: nope'); sys.exit(3)"]
+    server = Server(command, tmp_path / "server.log")
+    with pytest.raises(ServerError, match=r"(?s)exited with 3.*bad config: nope"):
+        await server.start(f"http://127.0.0.1:{free_port()}/healthz")
+
+
+@pytest.mark.postgres
+def test_scratch_database_is_created_and_dropped() -> None:
+    dsn = os.environ.get("PASSGATE_TEST_POSTGRES_DSN")
+    if not dsn:
+        if os.environ.get("PASSGATE_REQUIRE_POSTGRES") == "1":
+            pytest.fail("PASSGATE_REQUIRE_POSTGRES=1 but PASSGATE_TEST_POSTGRES_DSN is unset")
+        pytest.skip("PASSGATE_TEST_POSTGRES_DSN is unset")
+
+    def exists(name: str) -> bool:
+        with psycopg.connect(dsn) as conn:
+            row = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+            return row is not None
+
+    with scratch_database(dsn) as name:
+        assert name.startswith("passgate_bench_")
+        assert exists(name)
+    assert not exists(name)

@@ -1,0 +1,31 @@
+"""The storage conformance suite (Dex's ``storage/conformance``).
+
+A backend's test module provides a ``storage_factory`` fixture and subclasses:
+
+- :class:`StorageConformance` — every backend;
+- :class:`SharedStoreConformance` — backends whose store outlives one storage object, so
+  a second object models a second server replica;
+- :class:`UTCConformance` — backends that serialize datetimes (they return UTC and refuse
+  naive datetimes; the memory backend keeps what it is given).
+"""
+
+from __future__ import annotations
+
+from conformance.base import Boom, StorageFactory
+from conformance.concurrency import ConcurrencyConformance, SharedStoreConformance
+from conformance.crud import CrudConformance, UpdaterConformance
+from conformance.expiry import ExpiryConformance, UTCConformance
+
+__all__ = [
+    "Boom",
+    "SharedStoreConformance",
+    "StorageConformance",
+    "StorageFactory",
+    "UTCConformance",
+]
+
+
+class StorageConformance(
+    CrudConformance, UpdaterConformance, ExpiryConformance, ConcurrencyConformance
+):
+    """Everything every backend must do."""

@@ -1,0 +1,58 @@
+"""Shared fixtures: the anyio backend, and real PostgreSQL databases for the storage tests."""
+
+import os
+import secrets
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+POSTGRES_DSN_ENV = "PASSGATE_TEST_POSTGRES_DSN"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def postgres_required() -> bool:
+    """CI (or PASSGATE_REQUIRE_POSTGRES=1) must run the PostgreSQL tests, never skip them."""
+    return bool(os.environ.get("CI")) or os.environ.get("PASSGATE_REQUIRE_POSTGRES") == "1"
+
+
+@pytest.fixture(scope="session")
+def postgres_server_dsn() -> str:
+    """The DSN in PASSGATE_TEST_POSTGRES_DSN (a superuser, maintenance database).
+
+    Missing: the test skips, or fails under CI / PASSGATE_REQUIRE_POSTGRES=1, because a
+    CI that silently skips PostgreSQL proves nothing about it.
+    """
+    dsn = os.environ.get(POSTGRES_DSN_ENV, "")
+    if not dsn:
+        reason = (
+            f"{POSTGRES_DSN_ENV} is not set: start a server with `eval "
+            f'"$(scripts/pg-test-server)"` or run pytest under scripts/with-test-services'
+        )
+        if postgres_required():
+            pytest.fail(f"{reason} (required: CI or PASSGATE_REQUIRE_POSTGRES=1)", pytrace=False)
+        pytest.skip(reason)
+    return dsn
+
+
+@pytest.fixture
+def postgres_dsn(postgres_server_dsn: str) -> Iterator[str]:
+    """A libpq DSN of a fresh, empty database of its own, dropped after the test."""
+    name = f"passgate_test_{secrets.token_hex(6)}"
+    with psycopg.connect(postgres_server_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    params = conninfo_to_dict(postgres_server_dsn)
+    params["dbname"] = name
+    try:
+        yield make_conninfo("", **params)
+    finally:
+        with psycopg.connect(postgres_server_dsn, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
