@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -12,12 +12,14 @@ from starlette.applications import Starlette
 
 from passgate.clock import Clock, system_clock
 from passgate.config import Config
-from passgate.connectors.local import LocalConnector, MockPasswordConnector
+from passgate.connectors.base import Connector
+from passgate.connectors.local import LocalConnector
+from passgate.connectors.mock import MockCallbackConnector, MockPasswordConnector
 from passgate.keys import KeyManager
 from passgate.provider.connectors import ConnectorEntry, ConnectorRegistry
 from passgate.provider.directory import Directory
 from passgate.provider.limits import LoginLimiter
-from passgate.provider.settings import ProviderSettings, RefreshPolicy
+from passgate.provider.settings import IMPLEMENTED_GRANTS, ProviderSettings, RefreshPolicy
 from passgate.provider.token import TokenEndpoint
 from passgate.server.app import create_app, create_telemetry_app, issuer_path, templates
 from passgate.server.metrics import Metrics
@@ -78,27 +80,32 @@ def static_passwords(config: Config) -> list[Password]:
     ]
 
 
+ConnectorFactory = Callable[[Mapping[str, Any], Directory], Connector]
+
+# Connector type -> factory (Dex ``server.ConnectorsConfig``). Config validation already
+# refuses types missing here, with a clear message.
+CONNECTOR_FACTORIES: dict[str, ConnectorFactory] = {
+    "local": lambda _options, directory: LocalConnector(directory.get_password),
+    "mockCallback": lambda _options, _directory: MockCallbackConnector(),
+    "mockPassword": lambda options, _directory: MockPasswordConnector(
+        str(options.get("username", "")), str(options.get("password", ""))
+    ),
+}
+
+
 def open_connectors(config: Config, directory: Directory) -> ConnectorRegistry:
     entries: list[ConnectorEntry] = []
     for item in config.connectors:
-        grants = tuple(item.grant_types or ())
-        if item.type == "local":
-            connector: LocalConnector | MockPasswordConnector = LocalConnector(
-                directory.get_password
-            )
-        elif item.type == "mockPassword":
-            options = item.config or {}
-            connector = MockPasswordConnector(
-                str(options.get("username", "")), str(options.get("password", ""))
-            )
-        else:  # config validation refuses the rest; this guards against a gap there
+        factory = CONNECTOR_FACTORIES.get(item.type)
+        if factory is None:
             raise ValueError(f"connector type {item.type!r} is not supported yet")
+        connector = factory(item.config or {}, directory)
+        grants = tuple(item.grant_types or ())
         entries.append(ConnectorEntry(item.id, item.type, item.name, connector, grants))
     if config.enable_password_db and not any(entry.id == "local" for entry in entries):
         # Dex: enablePasswordDB adds a connector with id "local", named "Email".
-        entries.append(
-            ConnectorEntry("local", "local", "Email", LocalConnector(directory.get_password))
-        )
+        local = LocalConnector(directory.get_password)
+        entries.append(ConnectorEntry("local", "local", "Email", local))
     return ConnectorRegistry(entries)
 
 
@@ -116,7 +123,8 @@ def provider_settings(config: Config) -> ProviderSettings:
             disable_rotation=refresh.disable_rotation,
         ),
         response_types=tuple(oauth2.response_types),
-        grant_types=tuple(oauth2.grant_types),
+        # Only what this version implements is enabled and advertised in discovery.
+        grant_types=tuple(g for g in oauth2.grant_types if g in IMPLEMENTED_GRANTS),
         skip_approval_screen=oauth2.skip_approval_screen,
         always_show_login_screen=oauth2.always_show_login_screen,
         password_connector=oauth2.password_connector or "",

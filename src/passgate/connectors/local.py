@@ -8,7 +8,6 @@ checked against a dummy hash, so response time does not reveal which emails exis
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import Awaitable, Callable
 
 import bcrypt
@@ -80,28 +79,3 @@ class LocalConnector(PasswordConnector, RefreshConnector):
         if entry.user_id != identity.user_id:
             raise ConnectorError("the user was replaced")
         return identity_of(entry)
-
-
-class MockPasswordConnector(PasswordConnector):
-    """Development connector (Dex ``mockPassword``): one fixed username and password."""
-
-    prompt = "Username"
-
-    def __init__(self, username: str, password: str) -> None:
-        self._username = username
-        self._password = password
-
-    async def login(self, scopes: Scopes, username: str, password: str) -> Identity | None:
-        if not (
-            secrets.compare_digest(username.encode(), self._username.encode())
-            and secrets.compare_digest(password.encode(), self._password.encode())
-        ):
-            return None
-        return Identity(
-            user_id="0-385-28089-0",
-            username="Kilgore Trout",
-            preferred_username=self._username,
-            email="kilgore@kilgore.trout",
-            email_verified=True,
-            groups=("authors",),
-        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -101,7 +102,8 @@ class ResponseMinter:
                 code=code,
                 auth_time=grant.auth_time,
             )
-        expires_in = max(0, int((access.expiry - self._clock()).total_seconds()))
+        # exp is whole seconds; round up so a one-hour token says 3600, not 3599.
+        expires_in = max(0, math.ceil((access.expiry - self._clock()).total_seconds()))
         return TokenResponse(
             access_token=access.token,
             expires_in=expires_in,

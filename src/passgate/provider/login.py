@@ -74,6 +74,8 @@ async def finish_login(
     """Record who signed in; the request then waits for approval."""
 
     def mark(old: AuthRequest) -> AuthRequest:
+        if old.logged_in:  # single use: a replayed login or callback cannot re-enter
+            raise RequestExpiredError("this sign-in request was already completed")
         return dataclasses.replace(
             old,
             logged_in=True,

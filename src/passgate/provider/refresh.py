@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import secrets
+from datetime import timedelta
 
 from passgate.clock import Clock
 from passgate.connectors.base import ConnectorError, Identity, RefreshConnector
@@ -113,7 +114,8 @@ class RefreshGrant:
         return _same(presented_hash, token.token_hash)
 
     def _reusable(self, token: RefreshToken, presented_hash: str) -> bool:
-        if not token.obsolete_token_hash:
+        # A zero interval disables reuse altogether, even within the same instant.
+        if not token.obsolete_token_hash or self._policy.reuse_interval <= timedelta(0):
             return False
         if not _same(presented_hash, token.obsolete_token_hash):
             return False

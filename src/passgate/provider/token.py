@@ -33,7 +33,7 @@ from passgate.provider.login import check_password, claims_of, scopes_for
 from passgate.provider.refresh import RefreshGrant
 from passgate.provider.settings import (
     AUTHORIZATION_CODE,
-    CLIENT_CREDENTIALS,
+    IMPLEMENTED_GRANTS,
     PASSWORD,
     REFRESH_TOKEN,
     ProviderSettings,
@@ -41,8 +41,6 @@ from passgate.provider.settings import (
 from passgate.storage.base import NotFoundError
 from passgate.storage.models import AuthCode, Claims, Client
 from passgate.tokens.issuer import TokenIssuer
-
-_IMPLEMENTED = (AUTHORIZATION_CODE, REFRESH_TOKEN, PASSWORD, CLIENT_CREDENTIALS)
 
 
 class _CodeReplayed(Exception):
@@ -82,7 +80,7 @@ class TokenEndpoint:
         self, form: Params, authorization: str | None, address: str = ""
     ) -> TokenResponse:
         grant_type = form.require("grant_type")
-        if grant_type not in _IMPLEMENTED or grant_type not in self._settings.grant_types:
+        if grant_type not in IMPLEMENTED_GRANTS or grant_type not in self._settings.grant_types:
             raise UnsupportedGrantTypeError(f"grant_type {grant_type[:80]!r} is not supported")
         client = await self.authenticate(form, authorization)
         if grant_type == AUTHORIZATION_CODE:

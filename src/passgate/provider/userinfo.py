@@ -8,7 +8,21 @@ from passgate.tokens.issuer import TokenIssuer
 
 # Claims about the token itself, not about the person: not part of a UserInfo answer.
 _TOKEN_CLAIMS = frozenset(
-    {"iss", "aud", "exp", "iat", "nbf", "azp", "nonce", "at_hash", "c_hash", "jti", "auth_time"}
+    {
+        "iss",
+        "aud",
+        "exp",
+        "iat",
+        "nbf",
+        "azp",
+        "nonce",
+        "at_hash",
+        "c_hash",
+        "jti",
+        "auth_time",
+        "scope",
+        "client_id",
+    }
 )
 
 

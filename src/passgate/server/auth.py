@@ -2,48 +2,35 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from passgate.connectors.base import ConnectorError, PasswordConnector
+from passgate.connectors.base import CallbackConnector, ConnectorError, PasswordConnector
 from passgate.oauth2.errors import OAuthError
 from passgate.provider.authorize import authorize
 from passgate.provider.connectors import ConnectorEntry
-from passgate.provider.ids import mac, mac_matches
+from passgate.provider.ids import mac_matches
 from passgate.provider.limits import LoginLimiter, TooManyAttempts
 from passgate.provider.login import (
     check_password,
     deny,
-    finish_login,
     issue_code,
     load_request,
-    needs_approval,
     scopes_for,
 )
 from passgate.server import csrf
+from passgate.server.callback import start_callback
 from passgate.server.errors import NO_STORE, page_error, render_error
+from passgate.server.flow import complete_login, issuer_url, services_of
 from passgate.server.forms import query_params, request_params
 from passgate.server.net import client_address
-from passgate.server.services import Services
 from passgate.storage.models import AuthRequest
-
-
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
-
-
-def _url(services: Services, path: str, **params: str) -> str:
-    query = f"?{urlencode(params)}" if params else ""
-    return f"{services.web.issuer_path}{path}{query}"
 
 
 def _page(request: Request, template: str, context: dict[str, object], browser: tuple[str, bool],
           status: int = 200) -> Response:  # fmt: skip
-    services = _services(request)
+    services = services_of(request)
     context = {
         "issuer_name": services.web.issuer_name,
         "logo_url": services.web.logo_url,
@@ -61,7 +48,7 @@ def _page(request: Request, template: str, context: dict[str, object], browser: 
 
 async def auth(request: Request) -> Response:
     """GET/POST /auth (RFC 6749 §4.1.1, OIDC Core §3.1.2.1)."""
-    services = _services(request)
+    services = services_of(request)
     try:
         params = await request_params(request)
         result = await authorize(
@@ -83,7 +70,7 @@ async def auth(request: Request) -> Response:
                 "connectors": [
                     {
                         "name": entry.name,
-                        "url": _url(services, f"/auth/{entry.id}", state=result.request.id),
+                        "url": issuer_url(services, f"/auth/{entry.id}", state=result.request.id),
                     }
                     for entry in result.connectors
                 ],
@@ -91,7 +78,8 @@ async def auth(request: Request) -> Response:
             browser,
         )
     response = RedirectResponse(
-        _url(services, f"/auth/{result.connectors[0].id}", state=result.request.id), status_code=302
+        issuer_url(services, f"/auth/{result.connectors[0].id}", state=result.request.id),
+        status_code=302,
     )
     if browser[1]:
         csrf.set_cookie(
@@ -103,7 +91,7 @@ async def auth(request: Request) -> Response:
 async def _request_for(
     request: Request, params_state: str, connector_id: str | None
 ) -> tuple[AuthRequest, ConnectorEntry | None]:
-    services = _services(request)
+    services = services_of(request)
     auth_request = await load_request(services.storage, params_state, services.clock)
     if connector_id is None:
         return auth_request, None
@@ -116,7 +104,7 @@ async def _request_for(
 
 async def connector_start(request: Request) -> Response:
     """GET /auth/{connector}: begin signing in with one connector."""
-    services = _services(request)
+    services = services_of(request)
     connector_id = request.path_params["connector"]
     try:
         params = query_params(request)
@@ -126,14 +114,16 @@ async def connector_start(request: Request) -> Response:
     assert entry is not None
     if isinstance(entry.connector, PasswordConnector):
         return RedirectResponse(
-            _url(services, f"/auth/{entry.id}/login", state=auth_request.id), status_code=302
+            issuer_url(services, f"/auth/{entry.id}/login", state=auth_request.id), status_code=302
         )
+    if isinstance(entry.connector, CallbackConnector):
+        return await start_callback(request, auth_request, entry)
     return render_error(request, 400, "Not available", "This sign-in method is not supported yet.")
 
 
 async def password_login(request: Request) -> Response:
     """GET shows the password form; POST checks it (fields ``login`` and ``password``)."""
-    services = _services(request)
+    services = services_of(request)
     connector_id = request.path_params["connector"]
     browser = csrf.browser_token(request)
     try:
@@ -148,7 +138,7 @@ async def password_login(request: Request) -> Response:
     context: dict[str, object] = {
         "connector_name": entry.name,
         "prompt": connector.prompt,
-        "action": _url(services, f"/auth/{entry.id}/login", state=auth_request.id),
+        "action": issuer_url(services, f"/auth/{entry.id}/login", state=auth_request.id),
         "username": "",
         "error": "",
         "csrf_token": csrf.form_token(auth_request, browser[0], "login"),
@@ -182,28 +172,12 @@ async def password_login(request: Request) -> Response:
         context["error"] = "Invalid username or password."
         return _page(request, "login.html", context, browser, status=401)
     services.metrics.logins.labels(entry.id, "ok").inc()
-    auth_request = await finish_login(
-        services.storage, auth_request, entry, identity, services.clock
-    )
-    return await _after_login(request, auth_request)
-
-
-async def _after_login(request: Request, auth_request: AuthRequest) -> Response:
-    services = _services(request)
-    if not needs_approval(auth_request, services.settings):
-        location = await issue_code(
-            services.storage, auth_request, services.settings, services.clock
-        )
-        return RedirectResponse(location, status_code=303)
-    signature = mac(auth_request.hmac_key, "approval", auth_request.id)
-    return RedirectResponse(
-        _url(services, "/approval", req=auth_request.id, hmac=signature), status_code=303
-    )
+    return await complete_login(request, auth_request, entry, identity)
 
 
 async def approval(request: Request) -> Response:
     """GET shows what the client asks for; POST ``approval=approve`` issues the code."""
-    services = _services(request)
+    services = services_of(request)
     browser = csrf.browser_token(request)
     try:
         params = (
@@ -227,7 +201,7 @@ async def approval(request: Request) -> Response:
                 "client": client,
                 "scopes": [s for s in auth_request.scopes if s != "openid"],
                 "req": auth_request.id,
-                "action": _url(services, "/approval"),
+                "action": issuer_url(services, "/approval"),
                 "csrf_token": csrf.form_token(auth_request, browser[0], "approval"),
                 "username": auth_request.claims.email or auth_request.claims.username
                 if auth_request.claims

@@ -25,7 +25,7 @@ _TOO_LARGE = {"error": "invalid_request", "error_description": "request body too
 _KNOWN_ENDPOINTS = frozenset(
     {
         "/.well-known/openid-configuration", "/keys", "/auth", "/approval", "/token",
-        "/userinfo", "/healthz", "/healthz/live", "/healthz/ready", "/metrics",
+        "/userinfo", "/callback", "/healthz", "/healthz/live", "/healthz/ready", "/metrics",
     }
 )  # fmt: skip
 

@@ -1,0 +1,90 @@
+"""Redirect-based connectors: send the person upstream, take them back at /callback.
+
+The ``state`` sent upstream is ``<auth request id>.<HMAC(request key, browser cookie)>``:
+a callback from another browser, a forged state or a replay after the request was
+completed is refused (the request is single-use once signed in).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import structlog
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from passgate.connectors.base import CallbackConnector, ConnectorError
+from passgate.oauth2.errors import OAuthError
+from passgate.provider.connectors import ConnectorEntry
+from passgate.provider.ids import mac, mac_matches
+from passgate.provider.login import load_request, scopes_for
+from passgate.server import csrf
+from passgate.server.errors import page_error, render_error
+from passgate.server.flow import complete_login, services_of
+from passgate.server.forms import request_params
+from passgate.storage.models import AuthRequest
+
+log = structlog.get_logger("passgate.callback")
+
+
+def callback_url(request: Request) -> str:
+    return services_of(request).settings.issuer.rstrip("/") + "/callback"
+
+
+async def start_callback(
+    request: Request, auth_request: AuthRequest, entry: ConnectorEntry
+) -> Response:
+    services = services_of(request)
+    connector = entry.connector
+    assert isinstance(connector, CallbackConnector)
+    browser, new = csrf.browser_token(request)
+    auth_request = await services.storage.update_auth_request(
+        auth_request.id, lambda old: dataclasses.replace(old, connector_id=entry.id)
+    )
+    state = f"{auth_request.id}.{mac(auth_request.hmac_key, 'callback', auth_request.id, browser)}"
+    try:
+        location = await connector.login_url(
+            scopes_for(auth_request.scopes), callback_url(request), state
+        )
+    except ConnectorError as error:
+        log.warning("connector login failed", connector=entry.id, error=str(error))
+        return render_error(request, 502, "Sign-in failed", f"{entry.name}: {error}")
+    response = RedirectResponse(location, status_code=302)
+    if new:
+        csrf.set_cookie(
+            response, browser, path=services.web.issuer_path, secure=services.web.secure_cookies
+        )
+    return response
+
+
+async def callback(request: Request) -> Response:
+    """GET/POST /callback: the upstream sends the person back here."""
+    services = services_of(request)
+    browser, new = csrf.browser_token(request)
+    try:
+        params = await request_params(request)
+        request_id, _, signature = params.require("state").partition(".")
+        auth_request = await load_request(services.storage, request_id, services.clock)
+    except OAuthError as error:
+        return page_error(request, error)
+    if new or not mac_matches(
+        auth_request.hmac_key, signature, "callback", auth_request.id, browser
+    ):
+        return render_error(request, 403, "Sign-in failed", "This sign-in link is not valid.")
+    if auth_request.logged_in:
+        return render_error(request, 400, "Sign-in failed", "This sign-in was already used.")
+    entry = services.connectors.get(auth_request.connector_id)
+    if entry is None or not isinstance(entry.connector, CallbackConnector):
+        return render_error(request, 400, "Sign-in failed", "Unknown sign-in method.")
+    try:
+        identity = await entry.connector.handle_callback(
+            scopes_for(auth_request.scopes), callback_url(request), dict(params)
+        )
+    except ConnectorError as error:
+        log.warning("connector callback failed", connector=entry.id, error=str(error))
+        return render_error(request, 502, "Sign-in failed", f"{entry.name}: {error}")
+    return await complete_login(request, auth_request, entry, identity)
+
+
+routes = [Route("/callback", callback, methods=["GET", "POST"], name="callback")]

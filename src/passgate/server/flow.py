@@ -1,0 +1,51 @@
+"""Small pieces shared by the page endpoints: the services, URLs below the issuer, and
+where a person goes once signed in."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from passgate.connectors.base import Identity
+from passgate.oauth2.errors import OAuthError
+from passgate.provider.connectors import ConnectorEntry
+from passgate.provider.ids import mac
+from passgate.provider.login import finish_login, issue_code, needs_approval
+from passgate.server.errors import page_error
+from passgate.server.services import Services
+from passgate.storage.models import AuthRequest
+
+
+def services_of(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def issuer_url(services: Services, path: str, **params: str) -> str:
+    query = f"?{urlencode(params)}" if params else ""
+    return f"{services.web.issuer_path}{path}{query}"
+
+
+async def complete_login(
+    request: Request, auth_request: AuthRequest, entry: ConnectorEntry, identity: Identity
+) -> Response:
+    """Record the identity, then send the person to approval, or straight back to the
+    client with a code when approval is skipped."""
+    services = services_of(request)
+    try:
+        auth_request = await finish_login(
+            services.storage, auth_request, entry, identity, services.clock
+        )
+        if not needs_approval(auth_request, services.settings):
+            location = await issue_code(
+                services.storage, auth_request, services.settings, services.clock
+            )
+            return RedirectResponse(location, status_code=303)
+    except OAuthError as error:
+        return page_error(request, error)
+    signature = mac(auth_request.hmac_key, "approval", auth_request.id)
+    return RedirectResponse(
+        issuer_url(services, "/approval", req=auth_request.id, hmac=signature), status_code=303
+    )
