@@ -42,7 +42,7 @@ def _uvicorn_config(app: object, address: str, config: Config, *, tls: bool) -> 
     if tls:
         web = config.web
         options = {"ssl_certfile": web.tls_cert, "ssl_keyfile": web.tls_key}
-    return uvicorn.Config(
+    server_config = uvicorn.Config(
         app,  # type: ignore[arg-type]
         host=host,
         port=port,
@@ -55,6 +55,16 @@ def _uvicorn_config(app: object, address: str, config: Config, *, tls: bool) -> 
         lifespan="off",
         **options,  # type: ignore[arg-type]
     )
+    if tls:
+        # uvicorn builds the SSL context in load(); pin the TLS versions of web.tls*Version
+        # (TLS 1.2 at least by default, as in Dex).
+        server_config.load()
+        assert server_config.ssl is not None
+        minimum = config.web.tls_min_version or "1.2"
+        server_config.ssl.minimum_version = _TLS_VERSIONS[str(minimum)]
+        if config.web.tls_max_version:
+            server_config.ssl.maximum_version = _TLS_VERSIONS[str(config.web.tls_max_version)]
+    return server_config
 
 
 async def run(config: Config) -> None:
