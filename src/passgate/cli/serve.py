@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import ssl
 from collections.abc import Iterator
 
@@ -16,6 +17,7 @@ from passgate.config import Config
 
 log = structlog.get_logger("passgate")
 
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _TLS_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 
 
@@ -26,6 +28,21 @@ def split_address(address: str) -> tuple[str, int]:
         raise ValueError(f"invalid listen address {address!r}: expected host:port")
     host = host.strip("[]") or "0.0.0.0"  # noqa: S104 - ":5556" means every interface, as in Go
     return host, int(port)
+
+
+class _MainServer(uvicorn.Server):
+    """Takes SIGINT/SIGTERM as uvicorn does, but does not re-raise the signal once it has
+    shut down: uvicorn's re-raise ends the process before ``run`` stops the other
+    listeners and closes storage (and makes a clean stop exit with the signal's status)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in _STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 class _QuietServer(uvicorn.Server):
@@ -75,7 +92,7 @@ async def run(config: Config) -> None:
         (address, tls) for address, tls in ((web.http, False), (web.https, True)) if address
     ]
     for index, (address, tls) in enumerate(listeners):
-        server_class = uvicorn.Server if index == 0 else _QuietServer
+        server_class = _MainServer if index == 0 else _QuietServer
         servers.append(server_class(_uvicorn_config(runtime.app, address, config, tls=tls)))
     if config.telemetry.http:
         servers.append(

@@ -55,6 +55,9 @@ def read_credentials(authorization: str | None, form: Params) -> ClientCredentia
         if not sep:
             raise InvalidClientError("malformed basic credentials", headers=_basic_challenge())
         client_id, secret = unquote_plus(raw_id), unquote_plus(raw_secret)
+        if "\x00" in client_id or "\x00" in secret:
+            # Form values get this check in Params; PostgreSQL text cannot hold NUL.
+            raise InvalidClientError("malformed basic credentials", headers=_basic_challenge())
         if form_id and form_id != client_id:
             raise InvalidRequestError("client_id does not match the authenticated client")
         return ClientCredentials(client_id, secret, BASIC)

@@ -25,6 +25,7 @@ from passgate.provider.settings import AUTHORIZATION_CODE, ProviderSettings
 from passgate.storage.models import AuthRequest, Client
 
 _PROMPTS = frozenset({"none", "login", "consent", "select_account"})
+MAX_AGE_LIMIT = 2**31 - 1
 
 
 class UntrustedRedirectError(OAuthError):
@@ -136,9 +137,11 @@ def _validate(
     max_age: int | None = None
     if "max_age" in params:
         raw = params["max_age"]
-        if not raw.isdigit() or len(raw) > 10:
+        # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 10:
             raise InvalidRequestError("max_age must be a non-negative integer")
-        max_age = int(raw)
+        # Storage keeps a 32-bit integer; 68 years is as good as unlimited.
+        max_age = min(int(raw), MAX_AGE_LIMIT)
     challenge = pkce.parse_challenge(
         params.get("code_challenge", ""),
         params.get("code_challenge_method", ""),

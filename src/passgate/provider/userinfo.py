@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from passgate.oauth2.errors import InvalidTokenError
+from passgate.oauth2.errors import InvalidRequestError, InvalidTokenError
 from passgate.storage.base import Storage
 from passgate.tokens.issuer import TokenIssuer
 
@@ -35,7 +35,8 @@ def bearer_token(authorization: str | None, form_token: str) -> str:
             raise InvalidTokenError("expected a Bearer token")
         header = value.strip()
     if header and form_token:
-        raise InvalidTokenError("the access token was sent more than once")
+        # RFC 6750 §3.1: more than one method of sending the token is an invalid_request.
+        raise InvalidRequestError("the access token was sent more than once")
     token = header or form_token
     if not token:
         raise InvalidTokenError("an access token is required")

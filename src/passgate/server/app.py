@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -44,8 +45,12 @@ async def _not_found(request: Request, exc: Exception) -> Response:
 
 
 async def _method_not_allowed(request: Request, exc: Exception) -> Response:
+    # RFC 9110 §15.5.6: a 405 MUST carry Allow; Starlette's routing exception holds it.
+    headers = exc.headers if isinstance(exc, HTTPException) else None
     return JSONResponse(
-        {"error": "invalid_request", "error_description": "method not allowed"}, status_code=405
+        {"error": "invalid_request", "error_description": "method not allowed"},
+        status_code=405,
+        headers=headers,
     )
 
 

@@ -143,7 +143,7 @@ async def password_login(request: Request) -> Response:
         "error": "",
         "csrf_token": csrf.form_token(auth_request, browser[0], "login"),
     }
-    if request.method == "GET":
+    if request.method != "POST":  # GET or HEAD: only a POST signs in
         return _page(request, "login.html", context, browser)
     try:
         form = await request_params(request)
@@ -188,7 +188,7 @@ async def approval(request: Request) -> Response:
         return page_error(request, error)
     if not auth_request.logged_in:
         return render_error(request, 400, "Not signed in", "Please sign in first.")
-    if request.method == "GET":
+    if request.method != "POST":  # GET or HEAD: only a POST approves
         if not mac_matches(
             auth_request.hmac_key, params.optional("hmac"), "approval", auth_request.id
         ):

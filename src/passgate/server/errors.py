@@ -13,9 +13,10 @@ from passgate.provider.login import error_redirect
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}  # RFC 6749 §5.1
 
 
-def json_error(error: OAuthError) -> JSONResponse:
+def json_error(error: OAuthError, *, bearer: bool = False) -> JSONResponse:
+    """RFC 6749 §5.2 body; ``bearer`` for resource endpoints such as UserInfo."""
     headers = {**NO_STORE, **error.headers}
-    if isinstance(error, InvalidTokenError):
+    if bearer or isinstance(error, InvalidTokenError):
         # RFC 6750 §3: the resource server names the error in WWW-Authenticate.
         headers["WWW-Authenticate"] = f'Bearer error="{error.error}"'
     return JSONResponse(error.to_dict(), status_code=error.status_code, headers=headers)

@@ -6,6 +6,7 @@ from starlette.requests import Request
 
 from passgate.oauth2.errors import InvalidRequestError
 from passgate.oauth2.params import Params
+from passgate.server.middleware import BodyTooLarge
 
 FORM_TYPE = "application/x-www-form-urlencoded"
 
@@ -19,6 +20,8 @@ async def form_params(request: Request, *, strict_type: bool = True) -> Params:
         return Params([])
     try:
         form = await request.form(max_files=0, max_fields=64)
+    except BodyTooLarge:  # LimitsMiddleware answers 413
+        raise
     except Exception:  # python-multipart raises several types on malformed bodies
         raise InvalidRequestError("the request body is malformed") from None
     pairs = []

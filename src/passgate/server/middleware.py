@@ -46,8 +46,9 @@ async def _send_json(send: Send, status: int, body: Mapping[str, str]) -> None:
     await send({"type": "http.response.body", "body": payload})
 
 
-class _TooLarge(Exception):
-    pass
+class BodyTooLarge(Exception):
+    """Raised from ``receive`` past the limit; whoever reads the body lets it through, so
+    the answer is the 413 below."""
 
 
 class LimitsMiddleware:
@@ -83,7 +84,7 @@ class LimitsMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body:
-                    raise _TooLarge
+                    raise BodyTooLarge
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -94,7 +95,7 @@ class LimitsMiddleware:
 
         try:
             await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
+        except BodyTooLarge:
             if not started:
                 await _send_json(send, 413, _TOO_LARGE)
 

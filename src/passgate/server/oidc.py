@@ -71,7 +71,7 @@ async def userinfo_endpoint(request: Request) -> Response:
         token = bearer_token(request.headers.get("authorization"), form_token)
         claims = await userinfo(token, issuer=services.issuer, storage=services.storage)
     except OAuthError as error:
-        return json_error(error)
+        return json_error(error, bearer=True)
     return JSONResponse(claims, headers=NO_STORE)
 
 
