@@ -111,6 +111,10 @@ class InvalidTokenError(OAuthError):
     status_code = 401
 
 
+class MissingTokenError(InvalidTokenError):
+    """No access token at all: RFC 6750 §3.1 says the challenge then carries no error code."""
+
+
 class ServerError(OAuthError):
     """An unexpected condition; the detail is logged, never sent (RFC 6749 §4.1.2.1)."""
 

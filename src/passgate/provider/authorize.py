@@ -100,10 +100,11 @@ async def authorize(
             raise LoginRequiredError("prompt=none but the user must sign in")
     except OAuthError as error:
         raise error.redirect_to(redirect_uri, state) from None
+    # Several connectors always need a choice; one is skipped unless the config says not to
+    # (Dex ``alwaysShowLoginScreen``) and the client did not name it with connector_id.
     show_chooser = len(usable) > 1 or (
         settings.always_show_login_screen and not params.get("connector_id")
     )
-    show_chooser = show_chooser or ("select_account" in prompt and len(usable) > 1)
     await directory.storage.create_auth_request(request)
     return Authorization(request, client, usable, show_chooser)
 

@@ -14,9 +14,11 @@ from passgate.storage.models import LoginAttempts
 class TooManyAttempts(Exception):
     """Locked out until ``until``."""
 
-    def __init__(self, until: datetime) -> None:
+    def __init__(self, until: datetime, now: datetime) -> None:
         super().__init__(f"locked until {until.isoformat()}")
         self.until = until
+        # RFC 9110 §10.2.3 / RFC 6585 §4: whole seconds until the lock lifts.
+        self.retry_after = max(1, int((until - now).total_seconds()) + 1)
 
 
 class LoginLimiter:
@@ -35,7 +37,7 @@ class LoginLimiter:
         for key in (user_key, address_key):
             record = await self._storage.update_login_attempts(key, lambda old: old)
             if record is not None and record.locked_until is not None and record.locked_until > now:
-                raise TooManyAttempts(record.locked_until)
+                raise TooManyAttempts(record.locked_until, now)
 
     async def failed(self, user_key: str, address_key: str) -> None:
         await self._bump(user_key, self._limits.per_user)

@@ -186,8 +186,11 @@ class TokenEndpoint:
                 limiter=self._limiter,
                 limiter_keys=keys,
             )
-        except TooManyAttempts:
-            raise TooManyRequestsError("too many failed attempts; try again later") from None
+        except TooManyAttempts as locked:
+            raise TooManyRequestsError(
+                "too many failed attempts; try again later",
+                headers={"Retry-After": str(locked.retry_after)},
+            ) from None
         except ConnectorError as error:
             raise InvalidGrantError(str(error)) from None
         if identity is None:

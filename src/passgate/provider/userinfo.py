@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from passgate.oauth2.errors import InvalidRequestError, InvalidTokenError
+from passgate.oauth2.errors import InvalidRequestError, InvalidTokenError, MissingTokenError
 from passgate.storage.base import Storage
 from passgate.tokens.issuer import TokenIssuer
 
@@ -39,7 +39,7 @@ def bearer_token(authorization: str | None, form_token: str) -> str:
         raise InvalidRequestError("the access token was sent more than once")
     token = header or form_token
     if not token:
-        raise InvalidTokenError("an access token is required")
+        raise MissingTokenError("an access token is required")
     return token
 
 

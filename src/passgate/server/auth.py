@@ -160,17 +160,20 @@ async def password_login(request: Request) -> Response:
             connector, scopes_for(auth_request.scopes), username=username, password=password,
             limiter=services.limiter, limiter_keys=keys,
         )  # fmt: skip
-    except TooManyAttempts:
+    except TooManyAttempts as locked:
         services.metrics.logins.labels(entry.id, "locked").inc()
         context["error"] = "Too many failed attempts. Please wait a few minutes and try again."
-        return _page(request, "login.html", context, browser, status=429)
+        response = _page(request, "login.html", context, browser, status=429)
+        response.headers["Retry-After"] = str(locked.retry_after)
+        return response
     except ConnectorError as error:
         services.metrics.logins.labels(entry.id, "error").inc()
         return render_error(request, 502, "Sign-in failed", str(error))
     if identity is None:
         services.metrics.logins.labels(entry.id, "invalid").inc()
         context["error"] = "Invalid username or password."
-        return _page(request, "login.html", context, browser, status=401)
+        # 200 as in Dex: a 401 would need a WWW-Authenticate challenge (RFC 9110 §15.5.2).
+        return _page(request, "login.html", context, browser)
     services.metrics.logins.labels(entry.id, "ok").inc()
     return await complete_login(request, auth_request, entry, identity)
 

@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from passgate.oauth2.errors import InvalidTokenError, OAuthError
+from passgate.oauth2.errors import InvalidTokenError, MissingTokenError, OAuthError
 from passgate.provider.login import error_redirect
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}  # RFC 6749 §5.1
@@ -16,7 +16,9 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}  # RFC 6749 §5.1
 def json_error(error: OAuthError, *, bearer: bool = False) -> JSONResponse:
     """RFC 6749 §5.2 body; ``bearer`` for resource endpoints such as UserInfo."""
     headers = {**NO_STORE, **error.headers}
-    if bearer or isinstance(error, InvalidTokenError):
+    if isinstance(error, MissingTokenError):
+        headers["WWW-Authenticate"] = 'Bearer realm="passgate"'
+    elif bearer or isinstance(error, InvalidTokenError):
         # RFC 6750 §3: the resource server names the error in WWW-Authenticate.
         headers["WWW-Authenticate"] = f'Bearer error="{error.error}"'
     return JSONResponse(error.to_dict(), status_code=error.status_code, headers=headers)

@@ -21,6 +21,7 @@ _CSP = (
     "default-src 'self'; img-src 'self' https: data:; frame-ancestors 'none'; "
     "form-action 'self' http: https:"
 )
+_BAD_LENGTH = {"error": "invalid_request", "error_description": "invalid Content-Length"}
 _TOO_LARGE = {"error": "invalid_request", "error_description": "request body too large"}
 _KNOWN_ENDPOINTS = frozenset(
     {
@@ -71,8 +72,12 @@ class LimitsMiddleware:
             )
             return
         for name, value in scope.get("headers", []):
-            too_large = not value.isdigit() or int(value) > self.max_body
-            if name == b"content-length" and too_large:
+            if name != b"content-length":
+                continue
+            if not value.isdigit():
+                await _send_json(send, 400, _BAD_LENGTH)
+                return
+            if int(value) > self.max_body:
                 await _send_json(send, 413, _TOO_LARGE)
                 return
         received = 0

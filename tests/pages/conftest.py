@@ -1,0 +1,132 @@
+"""A real ``passgate serve`` (SQLite, free loopback ports) and Debian's Chromium driven by
+Playwright, for tests of the pages as a person sees them.
+
+Playwright never downloads a browser here: it launches ``/usr/bin/chromium``. Without it
+the tests skip locally and fail under CI (where ``.ci/run`` installs it).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import bcrypt
+import httpx
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+CLIENT_ID = "page-app"
+CLIENT_SECRET = "cGFnZS1hcHAtc2VjcmV0"
+EMAIL = "jane@example.com"
+PASSWORD = "correct horse battery staple"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def passgate_command() -> list[str]:
+    beside = Path(sys.executable).with_name("passgate")
+    return [str(beside) if beside.exists() else shutil.which("passgate") or "passgate"]
+
+
+@dataclass(frozen=True)
+class Server:
+    issuer: str
+    redirect_uri: str
+    log: Path
+
+
+def _config(issuer: str, web: str, database: Path, redirect_uri: str) -> str:
+    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
+    return f"""
+issuer: {issuer}
+storage:
+  type: sqlite3
+  config:
+    file: {database}
+web:
+  http: {web}
+logger:
+  level: info
+  format: json
+enablePasswordDB: true
+staticClients:
+- id: {CLIENT_ID}
+  name: Page App
+  secret: {CLIENT_SECRET}
+  redirectURIs: ["{redirect_uri}"]
+staticPasswords:
+- email: {EMAIL}
+  hash: "{hashed}"
+  username: jane
+  userID: 5b1e6c1e-0d7e-4c43-9a3e-0c1f5f2b0b7a
+"""
+
+
+@pytest.fixture
+def passgate_server(tmp_path: Path) -> Iterator[Server]:
+    """``passgate serve`` on a free port, healthy; stopped (and its log shown) after."""
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}/dex"
+    # Nothing listens there: the browser's navigation to it is intercepted by the test.
+    redirect_uri = f"http://127.0.0.1:{free_port()}/callback"
+    config = tmp_path / "config.yaml"
+    config.write_text(_config(issuer, f"127.0.0.1:{port}", tmp_path / "passgate.db", redirect_uri))
+    log = tmp_path / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*passgate_command(), "serve", str(config)],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"passgate exited with {process.returncode}:\n{log.read_text()}")
+            try:
+                if httpx.get(f"{issuer}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"passgate not healthy after 30 s:\n{log.read_text()}")
+            time.sleep(0.05)
+        yield Server(issuer, redirect_uri, log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def chromium_path() -> str:
+    """Debian's Chromium: skipped when absent, except under CI, where it must run."""
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing (CI installs it: apt-get install chromium)")
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    return str(CHROMIUM)
