@@ -17,7 +17,7 @@ BENCH_ARGS ?=
 
 DEMO_ISSUER := http://127.0.0.1:5556/dex
 
-.PHONY: help install run test lint format typecheck pytest bench clean distclean
+.PHONY: help install upstream run test lint format typecheck pytest bench clean distclean
 
 help:
 	@echo 'make run        start the demo server on $(DEMO_ISSUER) (admin@example.com / password)'
@@ -55,7 +55,18 @@ run: install
 
 # Every check runs even when an earlier one fails, so one CI run reports all of them.
 # pytest runs last and its exit status (5 when no test was collected) is the one passed on.
-test: install
+# The real upstream OpenID Provider the connector tests start (node-oidc-provider from npm).
+UPSTREAM := tests/upstream
+UPSTREAM_STAMP := $(UPSTREAM)/node_modules/.package-lock.json
+
+$(UPSTREAM_STAMP): $(UPSTREAM)/package-lock.json
+	@if command -v npm >/dev/null; then \
+		npm ci --prefix $(UPSTREAM) --no-audit --no-fund --silent; \
+	else echo "npm not found: the upstream-provider tests will be skipped" >&2; fi
+
+upstream: $(UPSTREAM_STAMP)
+
+test: install upstream
 	@failed=""; \
 	$(MAKE) lint || failed="$$failed lint"; \
 	$(MAKE) typecheck || failed="$$failed typecheck"; \
@@ -81,7 +92,7 @@ typecheck: install
 	$(BIN)/mypy -p bench || status=1; \
 	exit $$status
 
-pytest: install
+pytest: install upstream
 	scripts/with-test-services $(BIN)/pytest $(PYTEST_ARGS)
 
 bench: install
