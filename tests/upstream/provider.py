@@ -6,17 +6,27 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from html import unescape
 from pathlib import Path
 
 import httpx
 import pytest
 
 HERE = Path(__file__).parent
+
+
+def page_form(html: str) -> tuple[str, dict[str, str]]:
+    """The action and hidden fields of the provider's login or consent form."""
+    action = re.search(r'<form[^>]*action="([^"]+)"', html)
+    assert action is not None, html[:500]
+    hidden = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', html))
+    return unescape(action.group(1)), hidden
 
 
 def free_port() -> int:

@@ -3,15 +3,13 @@ fixture, driven as a plain relying party (no Passgate code)."""
 
 from __future__ import annotations
 
-import re
-from html import unescape
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import jwt
 import pytest
 
-from upstream.provider import running_upstream
+from upstream.provider import page_form, running_upstream
 
 pytestmark = pytest.mark.slow
 
@@ -25,10 +23,8 @@ def claims(id_token: str) -> dict[str, object]:
 
 
 def submit(client: httpx.Client, page: httpx.Response, **fields: str) -> httpx.Response:
-    action = re.search(r'<form[^>]*action="([^"]+)"', page.text)
-    assert action is not None, page.text[:500]
-    hidden = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text))
-    return client.post(unescape(action.group(1)), data={**hidden, **fields})
+    action, hidden = page_form(page.text)
+    return client.post(action, data={**hidden, **fields})
 
 
 def sign_in(issuer: str, client_id: str) -> str:
