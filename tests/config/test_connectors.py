@@ -24,7 +24,7 @@ def connector(kind: str, ident: str = "c", **extra: Any) -> dict[str, Any]:
 def test_every_dex_type_is_recognised() -> None:
     assert DEX_CONNECTOR_TYPES | {"local"} == set(CONNECTOR_CONFIG_MODELS)
     supported = {kind for kind, model in CONNECTOR_CONFIG_MODELS.items() if model is not None}
-    assert supported == {"local", "mockCallback", "mockPassword"}
+    assert supported == {"local", "mockCallback", "mockPassword", "oidc"}
 
 
 def test_supported_connectors_load() -> None:
@@ -51,7 +51,9 @@ def test_supported_connectors_load() -> None:
     assert config.warnings == []
 
 
-@pytest.mark.parametrize("kind", sorted(DEX_CONNECTOR_TYPES - {"mockCallback", "mockPassword"}))
+@pytest.mark.parametrize(
+    "kind", sorted(DEX_CONNECTOR_TYPES - {"mockCallback", "mockPassword", "oidc"})
+)
 def test_unsupported_dex_types_are_refused_clearly(kind: str) -> None:
     doc = document(
         connectors=[connector("mockCallback", "mock"), connector(kind, "up", config={"x": 1})]

@@ -12,9 +12,11 @@ from starlette.applications import Starlette
 
 from passgate.clock import Clock, system_clock
 from passgate.config import Config
+from passgate.config.connectors import OIDCConfig
 from passgate.connectors.base import Connector
 from passgate.connectors.local import LocalConnector
 from passgate.connectors.mock import MockCallbackConnector, MockPasswordConnector
+from passgate.connectors.oidc import OIDCConnector
 from passgate.keys import KeyManager
 from passgate.provider.connectors import ConnectorEntry, ConnectorRegistry
 from passgate.provider.directory import Directory
@@ -80,15 +82,19 @@ def static_passwords(config: Config) -> list[Password]:
     ]
 
 
-ConnectorFactory = Callable[[Mapping[str, Any], Directory], Connector]
+# (connector id, its validated ``config`` options, the directory) -> an opened connector.
+ConnectorFactory = Callable[[str, Mapping[str, Any], Directory], Connector]
 
 # Connector type -> factory (Dex ``server.ConnectorsConfig``). Config validation already
 # refuses types missing here, with a clear message.
 CONNECTOR_FACTORIES: dict[str, ConnectorFactory] = {
-    "local": lambda _options, directory: LocalConnector(directory.get_password),
-    "mockCallback": lambda _options, _directory: MockCallbackConnector(),
-    "mockPassword": lambda options, _directory: MockPasswordConnector(
+    "local": lambda _id, _options, directory: LocalConnector(directory.get_password),
+    "mockCallback": lambda _id, _options, _directory: MockCallbackConnector(),
+    "mockPassword": lambda _id, options, _directory: MockPasswordConnector(
         str(options.get("username", "")), str(options.get("password", ""))
+    ),
+    "oidc": lambda connector_id, options, _directory: OIDCConnector(
+        OIDCConfig.model_validate(options), connector_id
     ),
 }
 
@@ -99,7 +105,7 @@ def open_connectors(config: Config, directory: Directory) -> ConnectorRegistry:
         factory = CONNECTOR_FACTORIES.get(item.type)
         if factory is None:
             raise ValueError(f"connector type {item.type!r} is not supported yet")
-        connector = factory(item.config or {}, directory)
+        connector = factory(item.id, item.config or {}, directory)
         grants = tuple(item.grant_types or ())
         entries.append(ConnectorEntry(item.id, item.type, item.name, connector, grants))
     if config.enable_password_db and not any(entry.id == "local" for entry in entries):

@@ -14,7 +14,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from passgate.connectors.base import CallbackConnector, ConnectorError
+from passgate.connectors.base import (
+    CallbackConnector,
+    ConnectorError,
+    UserNotInRequiredGroupsError,
+)
 from passgate.oauth2.errors import OAuthError
 from passgate.provider.connectors import ConnectorEntry
 from passgate.provider.ids import mac, mac_matches
@@ -81,6 +85,10 @@ async def callback(request: Request) -> Response:
         identity = await entry.connector.handle_callback(
             scopes_for(auth_request.scopes), callback_url(request), dict(params)
         )
+    except UserNotInRequiredGroupsError as error:
+        # Authenticated upstream but not allowed here: say why, and it is not a 502.
+        log.info("connector refused the user", connector=entry.id, error=str(error))
+        return render_error(request, 403, "Access denied", f"{entry.name}: {error}")
     except ConnectorError as error:
         log.warning("connector callback failed", connector=entry.id, error=str(error))
         return render_error(request, 502, "Sign-in failed", f"{entry.name}: {error}")
