@@ -29,7 +29,6 @@ import anyio
 import bcrypt
 import httpx
 import yaml
-from psycopg.conninfo import conninfo_to_dict
 
 from e2e.tls import TLSFiles, make_tls_files
 
@@ -48,22 +47,6 @@ def free_port() -> int:
 
 def sqlite_storage(path: Path) -> dict[str, Any]:
     return {"type": "sqlite3", "config": {"file": str(path)}}
-
-
-def postgres_storage(dsn: str) -> dict[str, Any]:
-    """Dex's ``storage: {type: postgres}`` block for a libpq DSN."""
-    params = conninfo_to_dict(dsn)
-    config: dict[str, Any] = {
-        "host": params.get("host", "127.0.0.1"),
-        "database": params.get("dbname", "postgres"),
-        "user": params.get("user", "postgres"),
-        "ssl": {"mode": params.get("sslmode", "disable")},
-    }
-    if "port" in params:
-        config["port"] = int(str(params["port"]))
-    if "password" in params:
-        config["password"] = params["password"]
-    return {"type": "postgres", "config": config}
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,8 +21,9 @@ import anyio
 import httpx
 import jwt
 import pytest
+from bench.launcher import postgres_storage
 
-from e2e.support import Launcher, PassgateServer, postgres_storage
+from e2e.support import Launcher, PassgateServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
 

@@ -12,8 +12,9 @@ import anyio
 import httpx
 import jwt
 import pytest
+from bench.launcher import postgres_storage
 
-from e2e.support import Launcher, PassgateServer, postgres_storage
+from e2e.support import Launcher, PassgateServer
 from passgate.storage.models import Keys
 from passgate.storage.sql.postgres import PostgresStorage
 
