@@ -23,7 +23,7 @@ from server.harness import (
     config_text,
     running,
 )
-from upstream.provider import Upstream, page_form, running_upstream
+from upstream.provider import Upstream, free_port, page_form, running_upstream
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -109,3 +109,23 @@ async def test_upstream_sign_in_groups_follow_upstream_and_disable_revokes() -> 
             denied = await harness.refresh(refreshed.json()["refresh_token"], headers=basic())
             assert denied.status_code == 400
             assert denied.json()["error"] == "invalid_grant"
+
+
+async def test_upstream_that_is_down_gives_a_clear_page_not_a_500() -> None:
+    """Issue 2/5, acceptance 3 (down): nothing listens at the upstream's address."""
+    closed = Upstream(
+        issuer=f"http://127.0.0.1:{free_port()}",
+        admin="",
+        client_id="passgate",
+        client_secret="upstream-secret-value",
+    )
+    text = config_text(extra=connector(closed))
+    async with running(text, clock=FrozenClock(datetime.now(UTC))) as harness:
+        params = harness.auth_params(connector_id="upstream")
+        response = await harness.client.get(f"{PREFIX}/auth", params=params)
+        assert response.status_code == 302
+        page = await harness.client.get(response.headers["location"])
+        assert page.status_code == 502
+        assert "Corporate SSO" in page.text
+        assert "text/html" in page.headers["content-type"]
+        assert "Traceback" not in page.text
