@@ -263,8 +263,10 @@ class CrudConformance(Conformance):
             failures = 1 if old is None else old.failures + 1
             return LoginAttempts("local/jane", failures, samples.NOW, None)
 
+        assert await storage.get_login_attempts("local/jane") is None
         first = await storage.update_login_attempts("local/jane", bump)
         assert first == LoginAttempts("local/jane", 1, samples.NOW, None)
+        assert await storage.get_login_attempts("local/jane") == first
         second = await storage.update_login_attempts("local/jane", bump)
         assert second is not None
         assert second.failures == 2
@@ -274,8 +276,10 @@ class CrudConformance(Conformance):
         assert await storage.update_login_attempts("local/jane", lambda old: locked) == locked
         assert await storage.update_login_attempts("local/jane", lambda old: old) == locked
 
+        assert await storage.get_login_attempts("local/jane") == locked
         assert await storage.update_login_attempts("local/jane", lambda old: None) is None
         assert await storage.update_login_attempts("local/jane", lambda old: old) is None
+        assert await storage.get_login_attempts("local/jane") is None
         # Deleting what does not exist is fine too.
         assert await storage.update_login_attempts("other", lambda old: None) is None
 

@@ -35,7 +35,7 @@ class LoginLimiter:
         """Raise :class:`TooManyAttempts` while either key is locked."""
         now = self._clock()
         for key in (user_key, address_key):
-            record = await self._storage.update_login_attempts(key, lambda old: old)
+            record = await self._storage.get_login_attempts(key)
             if record is not None and record.locked_until is not None and record.locked_until > now:
                 raise TooManyAttempts(record.locked_until, now)
 
@@ -44,7 +44,9 @@ class LoginLimiter:
         await self._bump(address_key, self._limits.per_address)
 
     async def succeeded(self, user_key: str) -> None:
-        await self._storage.update_login_attempts(user_key, lambda _old: None)
+        # Only a user with failures on record needs a write; most logins have none.
+        if await self._storage.get_login_attempts(user_key) is not None:
+            await self._storage.update_login_attempts(user_key, lambda _old: None)
 
     async def _bump(self, key: str, allowed: int) -> None:
         now = self._clock()

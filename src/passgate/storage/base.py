@@ -192,6 +192,10 @@ class Storage(abc.ABC):
 
     # -- failed login attempts -------------------------------------------------------
     @abc.abstractmethod
+    async def get_login_attempts(self, key: str) -> LoginAttempts | None:
+        """The record for ``key``, or ``None``: a plain read, no lock taken."""
+
+    @abc.abstractmethod
     async def update_login_attempts(
         self, key: str, updater: Callable[[LoginAttempts | None], LoginAttempts | None]
     ) -> LoginAttempts | None:

@@ -221,6 +221,9 @@ class MemoryStorage(Storage):
     async def is_token_revoked(self, token_id: str) -> bool:
         return token_id in self._revoked
 
+    async def get_login_attempts(self, key: str) -> LoginAttempts | None:
+        return self._login_attempts.get(key)
+
     async def update_login_attempts(
         self, key: str, updater: Callable[[LoginAttempts | None], LoginAttempts | None]
     ) -> LoginAttempts | None:

@@ -260,6 +260,12 @@ class SQLStorage(Storage, abc.ABC):
         return bool(await self._query(_IS_REVOKED, {"id": token_id}))
 
     # -- failed login attempts -----------------------------------------------------------
+    async def get_login_attempts(self, key: str) -> LoginAttempts | None:
+        try:
+            return await self._get(records.LOGIN_ATTEMPTS, key)
+        except NotFoundError:
+            return None
+
     async def update_login_attempts(
         self, key: str, updater: Callable[[LoginAttempts | None], LoginAttempts | None]
     ) -> LoginAttempts | None:
