@@ -39,10 +39,7 @@ def _page(request: Request, template: str, context: dict[str, object], browser: 
     response = services.templates.TemplateResponse(
         request, template, context, status_code=status, headers=NO_STORE
     )
-    if browser[1]:
-        csrf.set_cookie(
-            response, browser[0], path=services.web.issuer_path, secure=services.web.secure_cookies
-        )
+    csrf.remember_browser(response, browser, services.web)
     return response
 
 
@@ -81,10 +78,7 @@ async def auth(request: Request) -> Response:
         issuer_url(services, f"/auth/{result.connectors[0].id}", state=result.request.id),
         status_code=302,
     )
-    if browser[1]:
-        csrf.set_cookie(
-            response, browser[0], path=services.web.issuer_path, secure=services.web.secure_cookies
-        )
+    csrf.remember_browser(response, browser, services.web)
     return response
 
 

@@ -42,11 +42,12 @@ async def start_callback(
     services = services_of(request)
     connector = entry.connector
     assert isinstance(connector, CallbackConnector)
-    browser, new = csrf.browser_token(request)
+    browser = csrf.browser_token(request)
     auth_request = await services.storage.update_auth_request(
         auth_request.id, lambda old: dataclasses.replace(old, connector_id=entry.id)
     )
-    state = f"{auth_request.id}.{mac(auth_request.hmac_key, 'callback', auth_request.id, browser)}"
+    binding = mac(auth_request.hmac_key, "callback", auth_request.id, browser[0])
+    state = f"{auth_request.id}.{binding}"
     try:
         location = await connector.login_url(
             scopes_for(auth_request.scopes), callback_url(request), state
@@ -55,10 +56,7 @@ async def start_callback(
         log.warning("connector login failed", connector=entry.id, error=str(error))
         return render_error(request, 502, "Sign-in failed", f"{entry.name}: {error}")
     response = RedirectResponse(location, status_code=302)
-    if new:
-        csrf.set_cookie(
-            response, browser, path=services.web.issuer_path, secure=services.web.secure_cookies
-        )
+    csrf.remember_browser(response, browser, services.web)
     return response
 
 

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from passgate.provider.ids import mac, mac_matches
+from passgate.server.services import WebSettings
 from passgate.storage.models import AuthRequest
 
 COOKIE = "passgate_csrf"
@@ -26,10 +27,18 @@ def browser_token(request: Request) -> tuple[str, bool]:
     return secrets.token_urlsafe(32), True
 
 
-def set_cookie(response: Response, value: str, *, path: str, secure: bool) -> None:
-    response.set_cookie(
-        COOKIE, value, path=path or "/", httponly=True, samesite="lax", secure=secure
-    )
+def remember_browser(response: Response, browser: tuple[str, bool], web: WebSettings) -> None:
+    """Set the binding cookie on ``response`` when :func:`browser_token` made a new one."""
+    value, new = browser
+    if new:
+        response.set_cookie(
+            COOKIE,
+            value,
+            path=web.issuer_path or "/",
+            httponly=True,
+            samesite="lax",
+            secure=web.secure_cookies,
+        )
 
 
 def form_token(request: AuthRequest, browser: str, purpose: str) -> str:
