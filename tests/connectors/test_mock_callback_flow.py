@@ -83,3 +83,14 @@ async def test_replayed_callback_is_refused() -> None:
         replay = await harness.client.get(location)
         assert replay.status_code == 400
         assert "already" in replay.text
+
+
+async def test_the_chooser_shows_each_connector_with_its_type_icon() -> None:
+    async with running(config_text(extra=MOCK)) as harness:
+        page = await harness.client.get(f"{PREFIX}/auth", params=harness.auth_params())
+        icons = re.findall(r'<img class="logo" src="([^"]+)"', page.text)
+        assert icons == [f"{PREFIX}/static/img/mockCallback.svg", f"{PREFIX}/static/img/local.svg"]
+        for icon in icons:
+            served = await harness.client.get(icon)
+            assert served.status_code == 200
+            assert served.headers["content-type"].startswith("image/svg+xml")

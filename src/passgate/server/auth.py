@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -26,6 +28,14 @@ from passgate.server.flow import complete_login, issuer_url, services_of
 from passgate.server.forms import query_params, request_params
 from passgate.server.net import client_address
 from passgate.storage.models import AuthRequest
+
+STATIC = Path(__file__).parent / "static"
+
+
+def connector_logo(kind: str) -> str:
+    """The static path of the connector type's icon on the chooser, or "" if none."""
+    path = f"img/{kind}.svg"
+    return path if (STATIC / path).is_file() else ""
 
 
 def _page(request: Request, template: str, context: dict[str, object], browser: tuple[str, bool],
@@ -68,6 +78,7 @@ async def auth(request: Request) -> Response:
                     {
                         "name": entry.name,
                         "url": issuer_url(services, f"/auth/{entry.id}", state=result.request.id),
+                        "logo": connector_logo(entry.type),
                     }
                     for entry in result.connectors
                 ],
