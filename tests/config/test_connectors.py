@@ -17,6 +17,10 @@ DEX_CONNECTOR_TYPES = {
 }  # fmt: skip
 
 
+#: The redirect-based connectors this version implements (issue 3).
+REDIRECT_TYPES = {"oidc", "google", "github", "gitlab", "microsoft"}
+
+
 def connector(kind: str, ident: str = "c", **extra: Any) -> dict[str, Any]:
     return {"type": kind, "id": ident, "name": ident.title(), **extra}
 
@@ -24,7 +28,7 @@ def connector(kind: str, ident: str = "c", **extra: Any) -> dict[str, Any]:
 def test_every_dex_type_is_recognised() -> None:
     assert DEX_CONNECTOR_TYPES | {"local"} == set(CONNECTOR_CONFIG_MODELS)
     supported = {kind for kind, model in CONNECTOR_CONFIG_MODELS.items() if model is not None}
-    assert supported == {"local", "mockCallback", "mockPassword", "oidc"}
+    assert supported == {"local", "mockCallback", "mockPassword", *REDIRECT_TYPES}
 
 
 def test_supported_connectors_load() -> None:
@@ -52,7 +56,7 @@ def test_supported_connectors_load() -> None:
 
 
 @pytest.mark.parametrize(
-    "kind", sorted(DEX_CONNECTOR_TYPES - {"mockCallback", "mockPassword", "oidc"})
+    "kind", sorted(DEX_CONNECTOR_TYPES - {"mockCallback", "mockPassword", *REDIRECT_TYPES})
 )
 def test_unsupported_dex_types_are_refused_clearly(kind: str) -> None:
     doc = document(

@@ -60,7 +60,7 @@ def test_every_dex_option_is_accepted_case_insensitively() -> None:
     assert config.warnings == []
 
 
-def test_options_not_implemented_yet_are_warned_about() -> None:
+def test_insecure_and_unsupported_options_are_warned_about() -> None:
     config = load(
         document(
             connectors=[
@@ -73,13 +73,62 @@ def test_options_not_implemented_yet_are_warned_about() -> None:
             ]
         )
     )  # fmt: skip
-    assert sorted(config.warnings) == sorted(
-        f"connectors[0].config.{key}: is recognised but not supported yet; ignored"
-        for key in (
-            "issuerAlias", "pkceChallenge", "insecureSkipVerify", "claimModifications",
-            "providerDiscoveryOverrides.endSessionURL",
+    assert sorted(config.warnings) == [
+        "connectors[0].config.insecureSkipVerify: turns off TLS certificate checks of the "
+        "upstream: anyone on the network path can impersonate it",
+        "connectors[0].config.providerDiscoveryOverrides.endSessionURL: is recognised but not "
+        "supported yet; ignored",
+    ]
+    typed = config.connectors[0].typed_config()
+    assert isinstance(typed, OIDCConfig)
+    assert (typed.issuer_alias, typed.pkce_challenge) == ("https://old.example", "S256")
+
+
+def test_claim_modifications_as_dex_documents_them() -> None:
+    config = load(
+        document(
+            connectors=[
+                oidc(
+                    claimModifications={
+                        "newGroupFromClaims": [
+                            {"claims": ["claim1", "claim2"], "delimiter": ":",
+                             "clearDelimiter": False, "prefix": "abc"}
+                        ],
+                        "filterGroupClaims": {"groupsFilter": "^.*$"},
+                        "modifyGroupNames": {"prefix": "foo:", "suffix": ":bar"},
+                    }
+                )
+            ]
         )
     )  # fmt: skip
+    typed = config.connectors[0].typed_config()
+    assert isinstance(typed, OIDCConfig)
+    mods = typed.claim_modifications
+    assert mods.new_group_from_claims[0].claims == ["claim1", "claim2"]
+    assert mods.filter_group_claims.groups_filter == "^.*$"
+    assert (mods.modify_group_names.prefix, mods.modify_group_names.suffix) == ("foo:", ":bar")
+
+
+def test_bad_pkce_and_filter_values_are_reported_with_their_path() -> None:
+    found = problems(
+        document(
+            connectors=[
+                oidc(
+                    pkceChallenge="S512",
+                    claimModifications={"filterGroupClaims": {"groupsFilter": "(unclosed"}},
+                )
+            ]
+        )
+    )
+    assert set(found) == {
+        "connectors[0].config.pkceChallenge",
+        "connectors[0].config.claimModifications.filterGroupClaims.groupsFilter",
+    }
+    assert "S256" in found["connectors[0].config.pkceChallenge"]
+    assert (
+        "regular expression"
+        in found["connectors[0].config.claimModifications.filterGroupClaims.groupsFilter"]
+    )
 
 
 def test_required_options_and_unknown_keys() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import json
 import secrets
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from passgate.connectors.base import (
 )
 from passgate.connectors.oidc import OIDCConnector
 from passgate.connectors.oidc.connector import nonce_for
+from server.harness import query_of
 
 pytestmark = pytest.mark.anyio
 
@@ -72,6 +74,7 @@ class Upstream:
         self.scopes_supported = ["openid", "email", "profile", "groups", "offline_access"]
         self.discovery_issuer = issuer
         self.codes: dict[str, str] = {}
+        self.challenges: dict[str, tuple[str, str]] = {}
         self.refresh_tokens: set[str] = set()
         self.requests: list[httpx.Request] = []
         self.fail: dict[str, Callable[[httpx.Request], httpx.Response]] = {}
@@ -90,6 +93,8 @@ class Upstream:
         query = {k: v[0] for k, v in parse_qs(urlsplit(login_url).query).items()}
         code = secrets.token_urlsafe(8)
         self.codes[code] = query["nonce"]
+        if "code_challenge" in query:  # RFC 7636 §4.4: remembered with the code
+            self.challenges[code] = (query["code_challenge"], query["code_challenge_method"])
         return {"code": code, "state": query["state"]}
 
     # -- tokens ----------------------------------------------------------------------
@@ -138,6 +143,20 @@ class Upstream:
             "scopes_supported": self.scopes_supported,
         }
 
+    def pkce_matches(self, form: dict[str, str]) -> bool:
+        """RFC 7636 §4.6, using the RFC's own transformation (no Passgate code)."""
+        challenge = self.challenges.pop(form.get("code", ""), None)
+        verifier = form.get("code_verifier")
+        if challenge is None:
+            return verifier is None
+        if verifier is None:
+            return False
+        value, method = challenge
+        if method == "plain":
+            return verifier == value
+        digest = hashlib.sha256(verifier.encode("ascii")).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode() == value
+
     def token(self, request: httpx.Request) -> httpx.Response:
         form = {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
         expected = "Basic " + base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
@@ -150,6 +169,10 @@ class Upstream:
             nonce = self.codes.pop(form.get("code", ""), None)
             if nonce is None or form.get("redirect_uri") != self.redirect:
                 return httpx.Response(400, json={"error": "invalid_grant"})
+            if not self.pkce_matches(form):
+                return httpx.Response(
+                    400, json={"error": "invalid_grant", "error_description": "PKCE"}
+                )
             body["id_token"] = self.id_token(nonce=nonce)
         elif form.get("grant_type") == "refresh_token":
             if form.get("refresh_token") not in self.refresh_tokens:
@@ -209,10 +232,6 @@ class Setup:
     async def login(self, scopes: Scopes = NO_SCOPES, state: str = "req.mac") -> Identity:
         url = await self.connector.login_url(scopes, REDIRECT, state)
         return await self.connector.handle_callback(scopes, REDIRECT, self.upstream.authorize(url))
-
-
-def query_of(url: str) -> dict[str, str]:
-    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
 
 
 # -- the login redirect --------------------------------------------------------------

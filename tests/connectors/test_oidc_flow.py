@@ -3,36 +3,32 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 import pytest
 
+from connectors.flow import CALLBACK, callback, code_to_tokens, passgate_with, use_factory
+from connectors.flow import to_upstream as choose
 from connectors.test_oidc import CLIENT_ID, CLIENT_SECRET, UPSTREAM, Upstream
-from passgate.cli import compose
 from passgate.clock import FrozenClock
 from passgate.config.connectors import OIDCConfig
 from passgate.connectors.base import Connector
 from passgate.connectors.oidc import OIDCConnector
 from passgate.provider.directory import Directory
 from server.harness import (
-    ISSUER,
     PREFIX,
     REDIRECT_URI,
     Harness,
     assert_error_page,
     assert_oauth_error,
     basic,
-    config_text,
     query_of,
-    running,
 )
 
 pytestmark = pytest.mark.anyio
-
-CALLBACK = f"{ISSUER}/callback"
 
 
 def connector_yaml(**extra: str) -> str:
@@ -56,22 +52,14 @@ async def passgate(
         return OIDCConnector(config, "up", upstream.client(), clock=clock)
 
     # The test's own factory (scoped to this test): the upstream is the fake.
-    monkeypatch.setitem(compose.CONNECTOR_FACTORIES, "oidc", factory)
-    text = config_text(oauth2="  skipApprovalScreen: true", extra=connector_yaml(**extra))
-    async with running(text, clock=clock) as harness:
+    use_factory(monkeypatch, "oidc", factory)
+    async with passgate_with(connector_yaml(**extra), clock) as harness:
         yield harness, upstream
 
 
 async def to_upstream(harness: Harness) -> str:
     """/auth, pick the upstream on the chooser: the upstream's authorization URL."""
-    params = harness.auth_params(state="client-state")
-    page = await harness.client.get(f"{PREFIX}/auth", params=params)
-    assert page.status_code == 200, page.text[:300]
-    link = re.search(r'href="([^"]*/auth/up\?[^"]*)"', page.text)
-    assert link is not None, page.text
-    response = await harness.client.get(link.group(1).replace("&amp;", "&"))
-    assert response.status_code == 302, response.text[:300]
-    location: str = response.headers["location"]
+    location = await choose(harness, "up")
     assert location.startswith(f"{UPSTREAM}/authorize?")
     query = query_of(location)
     assert query["redirect_uri"] == CALLBACK
@@ -82,27 +70,14 @@ async def to_upstream(harness: Harness) -> str:
 async def test_sign_in_through_the_upstream_then_refresh(monkeypatch: pytest.MonkeyPatch) -> None:
     async with passgate(monkeypatch) as (harness, upstream):
         back = upstream.authorize(await to_upstream(harness))
-        response = await harness.client.get(f"{PREFIX}/callback", params=back)
-        assert response.status_code == 303, response.text[:300]
-        assert response.headers["location"].startswith(REDIRECT_URI)
-        query = query_of(response.headers["location"])
-        assert query["state"] == "client-state"
-        tokens = await harness.token(
-            {
-                "grant_type": "authorization_code",
-                "code": query["code"],
-                "redirect_uri": REDIRECT_URI,
-            },
-            basic(),
-        )
-        assert tokens.status_code == 200, tokens.text
-        info = (await harness.userinfo(tokens.json()["access_token"])).json()
+        tokens = await code_to_tokens(harness, await callback(harness, back))
+        info = (await harness.userinfo(tokens["access_token"])).json()
         assert info["email"] == "jane@example.com"
         assert info["groups"] == ["admins", "devs"]
 
         # Groups changed upstream: a refresh asks the upstream and picks them up.
         upstream.claims["groups"] = ["ops"]
-        refreshed = await harness.refresh(tokens.json()["refresh_token"])
+        refreshed = await harness.refresh(tokens["refresh_token"])
         assert refreshed.status_code == 200, refreshed.text
         info = (await harness.userinfo(refreshed.json()["access_token"])).json()
         assert info["groups"] == ["ops"]
@@ -118,7 +93,7 @@ async def test_a_user_outside_the_allowed_groups_gets_a_403_page(
 ) -> None:
     async with passgate(monkeypatch, allowedGroups="[finance]") as (harness, upstream):
         back = upstream.authorize(await to_upstream(harness))
-        response = await harness.client.get(f"{PREFIX}/callback", params=back)
+        response = await callback(harness, back)
         assert_error_page(response, 403)
         assert "not in any group allowed here" in response.text
 
@@ -138,3 +113,34 @@ async def test_a_code_for_another_browser_is_refused(monkeypatch: pytest.MonkeyP
         back = upstream.authorize(await to_upstream(harness))
         other = await harness.browser()
         assert_error_page(await other.get(f"{PREFIX}/callback", params=back), 403)
+
+
+@pytest.mark.parametrize(
+    ("answer", "retry_after"),
+    [
+        (httpx.Response(503, text="maintenance"), "30"),
+        (httpx.Response(200, text="<html>oops</html>"), "30"),
+        (httpx.Response(429, headers={"Retry-After": "7"}, json={"error": "slow"}), "7"),
+    ],
+    ids=["5xx", "garbage", "rate-limited"],
+)
+async def test_an_unavailable_upstream_keeps_the_session(
+    monkeypatch: pytest.MonkeyPatch, answer: httpx.Response, retry_after: str
+) -> None:
+    """A refresh while the upstream is broken is 503 temporarily_unavailable, not
+    invalid_grant: the outage says nothing about the person, so the token still works."""
+    async with passgate(monkeypatch) as (harness, upstream):
+        back = upstream.authorize(await to_upstream(harness))
+        response = await harness.client.get(f"{PREFIX}/callback", params=back)
+        code = query_of(response.headers["location"])["code"]
+        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI}
+        refresh_token = (await harness.token(form, basic())).json()["refresh_token"]
+
+        upstream.fail["/token"] = lambda _request: answer
+        broken = await harness.refresh(refresh_token)
+        assert_oauth_error(broken, "temporarily_unavailable", status=503)
+        assert broken.headers["retry-after"] == retry_after
+
+        del upstream.fail["/token"]
+        again = await harness.refresh(refresh_token)
+        assert again.status_code == 200, again.text

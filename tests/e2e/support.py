@@ -97,6 +97,7 @@ class PassgateServer:
     signer: dict[str, Any] | None = None
     tls: TLSFiles | None = None
     web: dict[str, Any] = field(default_factory=dict)
+    connectors: list[dict[str, Any]] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
 
@@ -161,6 +162,8 @@ class PassgateServer:
         }
         if self.signer is not None:
             config["signer"] = self.signer
+        if self.connectors:
+            config["connectors"] = self.connectors
         return config
 
     def write_config(self) -> None:
@@ -287,6 +290,7 @@ class Launcher:
         signer: dict[str, Any] | None = None,
         tls: bool = False,
         web: dict[str, Any] | None = None,
+        connectors: list[dict[str, Any]] | None = None,
     ) -> PassgateServer:
         """A server (not started yet); SQLite in its directory unless ``storage`` is given."""
         directory = self.root / f"server{len(self.servers)}"
@@ -306,6 +310,7 @@ class Launcher:
             signer=signer,
             tls=files,
             web=web or {},
+            connectors=connectors or [],
         )
         server.write_config()
         self.servers.append(server)

@@ -51,6 +51,7 @@ def connector(upstream: Upstream) -> str:
     scopes: [openid, profile, email, groups, offline_access]
     insecureEnableGroups: true
     userNameKey: name
+    pkceChallenge: S256
 """
 
 

@@ -5,16 +5,27 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from pydantic import BaseModel
 from starlette.applications import Starlette
 
 from passgate.clock import Clock, system_clock
 from passgate.config import Config
-from passgate.config.connectors import OIDCConfig
+from passgate.config.connectors import (
+    GitHubConfig,
+    GitLabConfig,
+    GoogleConfig,
+    MicrosoftConfig,
+    OIDCConfig,
+)
 from passgate.connectors.base import Connector
+from passgate.connectors.github import GitHubConnector
+from passgate.connectors.gitlab import GitLabConnector
+from passgate.connectors.google import GoogleConnector
 from passgate.connectors.local import LocalConnector
+from passgate.connectors.microsoft import MicrosoftConnector
 from passgate.connectors.mock import MockCallbackConnector, MockPasswordConnector
 from passgate.connectors.oidc import OIDCConnector
 from passgate.keys import KeyManager
@@ -85,6 +96,22 @@ def static_passwords(config: Config) -> list[Password]:
 # (connector id, its validated ``config`` options, the directory) -> an opened connector.
 ConnectorFactory = Callable[[str, Mapping[str, Any], Directory], Connector]
 
+
+class _Upstream(Protocol):
+    """The constructor shape of the redirect connectors: typed options and an id."""
+
+    def __call__(self, config: Any, connector_id: str, /) -> Connector: ...
+
+
+def _upstream(connector: _Upstream, model: type[BaseModel]) -> ConnectorFactory:
+    """A factory that validates the options into ``model`` and opens ``connector``."""
+
+    def factory(connector_id: str, options: Mapping[str, Any], _directory: Directory) -> Connector:
+        return connector(model.model_validate(options), connector_id)
+
+    return factory
+
+
 # Connector type -> factory (Dex ``server.ConnectorsConfig``). Config validation already
 # refuses types missing here, with a clear message.
 CONNECTOR_FACTORIES: dict[str, ConnectorFactory] = {
@@ -93,9 +120,11 @@ CONNECTOR_FACTORIES: dict[str, ConnectorFactory] = {
     "mockPassword": lambda _id, options, _directory: MockPasswordConnector(
         str(options.get("username", "")), str(options.get("password", ""))
     ),
-    "oidc": lambda connector_id, options, _directory: OIDCConnector(
-        OIDCConfig.model_validate(options), connector_id
-    ),
+    "oidc": _upstream(OIDCConnector, OIDCConfig),
+    "google": _upstream(GoogleConnector, GoogleConfig),
+    "github": _upstream(GitHubConnector, GitHubConfig),
+    "gitlab": _upstream(GitLabConnector, GitLabConfig),
+    "microsoft": _upstream(MicrosoftConnector, MicrosoftConfig),
 }
 
 

@@ -15,6 +15,7 @@ from passgate.config.base import custom_error
 from passgate.config.durations import parse_duration
 
 __all__ = [
+    "HTTPURL",
     "AbsoluteURL",
     "Duration",
     "IPNetworkText",
@@ -132,6 +133,17 @@ def _absolute_url(value: str) -> str:
 #: A redirect URI: absolute, no fragment. Custom schemes (``com.example.app:/cb``) are
 #: fine, and so is Dex's ``/device/callback`` for device-flow clients.
 AbsoluteURL = Annotated[str, AfterValidator(_absolute_url)]
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http(s) URL")
+    return value
+
+
+#: An ``http(s)://host...`` URL: an upstream endpoint a connector calls.
+HTTPURL = Annotated[str, AfterValidator(_http_url)]
 
 
 def _network(value: str) -> str:

@@ -33,9 +33,21 @@ class Identity:
     groups: tuple[str, ...] = ()
     connector_data: bytes = field(default=b"", repr=False)
 
+    def __post_init__(self) -> None:
+        # A NUL cannot be stored (PostgreSQL text and jsonb refuse it) nor shown safely:
+        # an upstream that sends one sent garbage, refused like any other bad answer.
+        texts = (self.user_id, self.username, self.preferred_username, self.email, *self.groups)
+        if any("\x00" in text for text in texts):
+            raise ConnectorError("the upstream identity contains a NUL character")
+
 
 class ConnectorError(Exception):
     """The upstream failed or answered something unusable; shown to the person, logged."""
+
+
+class UpstreamUnavailableError(ConnectorError):
+    """The upstream could not give an answer now (unreachable, timed out, 5xx, rate
+    limited, garbage): says nothing about the person, so a refresh keeps its session."""
 
 
 class UserNotInRequiredGroupsError(ConnectorError):
@@ -70,6 +82,17 @@ class CallbackConnector(Connector):
     async def handle_callback(
         self, scopes: Scopes, callback_url: str, query: dict[str, str]
     ) -> Identity: ...
+
+    async def begin(self, scopes: Scopes, callback_url: str, state: str) -> tuple[str, bytes]:
+        """The upstream URL, and secret state kept with the sign-in request until the
+        callback (a PKCE verifier). The server calls this; override it to keep state."""
+        return await self.login_url(scopes, callback_url, state), b""
+
+    async def finish(
+        self, scopes: Scopes, callback_url: str, query: dict[str, str], saved: bytes
+    ) -> Identity:
+        """Complete the callback with what :meth:`begin` saved."""
+        return await self.handle_callback(scopes, callback_url, query)
 
 
 class RefreshConnector(Connector):

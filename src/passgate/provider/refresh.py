@@ -15,9 +15,16 @@ import dataclasses
 import secrets
 from datetime import timedelta
 
+import structlog
+
 from passgate.clock import Clock
-from passgate.connectors.base import ConnectorError, Identity, RefreshConnector
-from passgate.oauth2.errors import InvalidGrantError, InvalidScopeError
+from passgate.connectors.base import (
+    ConnectorError,
+    Identity,
+    RefreshConnector,
+    UpstreamUnavailableError,
+)
+from passgate.oauth2.errors import InvalidGrantError, InvalidScopeError, TemporarilyUnavailableError
 from passgate.oauth2.params import Params
 from passgate.oauth2.scopes import split
 from passgate.provider.connectors import ConnectorRegistry
@@ -27,6 +34,11 @@ from passgate.provider.settings import RefreshPolicy
 from passgate.storage.base import NotFoundError, Storage
 from passgate.storage.models import Claims, Client, RefreshToken
 from passgate.tokens import refresh as refresh_tokens
+
+log = structlog.get_logger("passgate.refresh")
+
+#: Retry-After (seconds) sent when the upstream cannot be asked right now.
+UPSTREAM_RETRY_AFTER = 30
 
 
 def _same(hash_a: str, hash_b: str) -> bool:
@@ -165,9 +177,26 @@ class RefreshGrant:
         )
         try:
             fresh = await entry.connector.refresh(scopes_for(scopes), identity)
+        except UpstreamUnavailableError as error:
+            # The upstream said nothing about the person: keep the session, try later.
+            log.warning("connector refresh unavailable", connector=entry.id, error=str(error))
+            retry_after = getattr(error, "retry_after", None) or UPSTREAM_RETRY_AFTER
+            raise TemporarilyUnavailableError(
+                "the upstream identity provider cannot be reached; try again later",
+                headers={"Retry-After": str(retry_after)},
+            ) from None
         except ConnectorError as error:
+            log.info("connector refused refresh", connector=entry.id, error=str(error))
             await self._revoke(token.id)
             raise InvalidGrantError(f"the upstream identity is no longer valid: {error}") from None
+        except Exception:
+            # A connector bug or an answer it could not handle: refuse for now, keep the
+            # session, and leave the traceback in the log.
+            log.exception("connector refresh failed unexpectedly", connector=entry.id)
+            raise TemporarilyUnavailableError(
+                "the upstream identity provider gave an unusable answer; try again later",
+                headers={"Retry-After": str(UPSTREAM_RETRY_AFTER)},
+            ) from None
         return claims_of(fresh), fresh.connector_data or token.connector_data
 
     async def _revoke(self, token_id: str) -> None:

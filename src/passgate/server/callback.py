@@ -43,18 +43,21 @@ async def start_callback(
     connector = entry.connector
     assert isinstance(connector, CallbackConnector)
     browser = csrf.browser_token(request)
-    auth_request = await services.storage.update_auth_request(
-        auth_request.id, lambda old: dataclasses.replace(old, connector_id=entry.id)
-    )
     binding = mac(auth_request.hmac_key, "callback", auth_request.id, browser[0])
     state = f"{auth_request.id}.{binding}"
     try:
-        location = await connector.login_url(
+        location, saved = await connector.begin(
             scopes_for(auth_request.scopes), callback_url(request), state
         )
     except ConnectorError as error:
         log.warning("connector login failed", connector=entry.id, error=str(error))
         return render_error(request, 502, "Sign-in failed", f"{entry.name}: {error}")
+    except Exception:
+        return _connector_bug(request, entry, "login")
+    await services.storage.update_auth_request(
+        auth_request.id,
+        lambda old: dataclasses.replace(old, connector_id=entry.id, connector_data=saved),
+    )
     response = RedirectResponse(location, status_code=302)
     csrf.remember_browser(response, browser, services.web)
     return response
@@ -80,8 +83,11 @@ async def callback(request: Request) -> Response:
     if entry is None or not isinstance(entry.connector, CallbackConnector):
         return render_error(request, 400, "Sign-in failed", "Unknown sign-in method.")
     try:
-        identity = await entry.connector.handle_callback(
-            scopes_for(auth_request.scopes), callback_url(request), dict(params)
+        identity = await entry.connector.finish(
+            scopes_for(auth_request.scopes),
+            callback_url(request),
+            dict(params),
+            auth_request.connector_data,
         )
     except UserNotInRequiredGroupsError as error:
         # Authenticated upstream but not allowed here: say why, and it is not a 502.
@@ -90,7 +96,18 @@ async def callback(request: Request) -> Response:
     except ConnectorError as error:
         log.warning("connector callback failed", connector=entry.id, error=str(error))
         return render_error(request, 502, "Sign-in failed", f"{entry.name}: {error}")
+    except Exception:
+        return _connector_bug(request, entry, "callback")
     return await complete_login(request, auth_request, entry, identity)
+
+
+def _connector_bug(request: Request, entry: ConnectorEntry, step: str) -> Response:
+    """A connector failed in a way it did not foresee (an upstream answer it could not
+    handle): the traceback goes to the log, the person gets a page, never a bare 500."""
+    log.exception("connector failed unexpectedly", connector=entry.id, step=step)
+    return render_error(
+        request, 502, "Sign-in failed", f"{entry.name}: the upstream answer could not be used."
+    )
 
 
 routes = [Route("/callback", callback, methods=["GET", "POST"], name="callback")]

@@ -3,26 +3,29 @@
 Every connector type Dex knows is recognised. The ones this version implements map to
 their options model in :data:`CONNECTOR_CONFIG_MODELS`; the others map to ``None`` and
 are refused with a clear message, never silently ignored (DESIGN §3). Implementing a
-type means giving it a model here and an implementation in ``passgate.connectors``.
+type means giving it a model (a module of this package) and an implementation in
+``passgate.connectors``.
 """
 
 from __future__ import annotations
 
 import builtins
-from typing import Annotated, Any
-from urllib.parse import urlsplit
+from typing import Any
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     Field,
     ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticUseDefault
 
 from passgate.config.base import DexModel, collect_notes, custom_error
+from passgate.config.connectors.github import GitHubConfig, GitHubOrg
+from passgate.config.connectors.gitlab import GitLabConfig
+from passgate.config.connectors.google import GoogleConfig
+from passgate.config.connectors.microsoft import MicrosoftConfig
+from passgate.config.connectors.oidc import OIDCClaimMapping, OIDCConfig, OIDCDiscoveryOverrides
 from passgate.config.fields import NonEmptyStr
 from passgate.config.oauth2 import GrantType
 
@@ -30,6 +33,11 @@ __all__ = [
     "CONNECTOR_CONFIG_MODELS",
     "PASSWORD_CONNECTOR_TYPES",
     "ConnectorConfig",
+    "GitHubConfig",
+    "GitHubOrg",
+    "GitLabConfig",
+    "GoogleConfig",
+    "MicrosoftConfig",
     "MockPasswordConfig",
     "NoOptions",
     "OIDCClaimMapping",
@@ -49,106 +57,16 @@ class MockPasswordConfig(DexModel):
     password: NonEmptyStr = Field(repr=False)
 
 
-def _http_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an http(s) URL")
-    return value
-
-
-HTTPURL = Annotated[str, AfterValidator(_http_url)]
-
-
-class OIDCDiscoveryOverrides(DexModel):
-    """``providerDiscoveryOverrides``: endpoints used instead of the discovered ones."""
-
-    token_url: HTTPURL | None = Field(default=None, alias="tokenURL")
-    auth_url: HTTPURL | None = Field(default=None, alias="authURL")
-    jwks_url: HTTPURL | None = Field(default=None, alias="jwksURL")
-    user_info_url: HTTPURL | None = Field(default=None, alias="userInfoURL")
-    device_auth_url: str | None = Field(default=None, alias="deviceAuthURL")
-    end_session_url: str | None = Field(default=None, alias="endSessionURL")
-
-    @model_validator(mode="after")
-    def _unsupported(self) -> OIDCDiscoveryOverrides:
-        for key in ("deviceAuthURL", "endSessionURL"):
-            if getattr(self, _FIELD_OF[key]) is not None:
-                self.note((key,), "is recognised but not supported yet; ignored")
-        return self
-
-
-_FIELD_OF = {"deviceAuthURL": "device_auth_url", "endSessionURL": "end_session_url"}
-
-
-class OIDCClaimMapping(DexModel):
-    """``claimMapping``: which upstream claims hold these standard ones."""
-
-    preferred_username: NonEmptyStr = "preferred_username"
-    email: NonEmptyStr = "email"
-    groups: NonEmptyStr = "groups"
-
-
-class OIDCConfig(DexModel):
-    """``oidc``: a generic OpenID Connect upstream (Dex ``connector/oidc``)."""
-
-    issuer: HTTPURL
-    client_id: NonEmptyStr = Field(alias="clientID")
-    client_secret: str = Field(default="", alias="clientSecret", repr=False)
-    redirect_uri: HTTPURL = Field(alias="redirectURI")
-    issuer_alias: str | None = Field(default=None, alias="issuerAlias")
-    provider_discovery_overrides: OIDCDiscoveryOverrides = Field(
-        default_factory=OIDCDiscoveryOverrides, alias="providerDiscoveryOverrides"
-    )
-    basic_auth_unsupported: bool | None = Field(default=None, alias="basicAuthUnsupported")
-    scopes: list[str] = Field(default_factory=list)
-    hosted_domains: list[str] = Field(default_factory=list, alias="hostedDomains")
-    root_cas: list[NonEmptyStr] = Field(default_factory=list, alias="rootCAs")
-    insecure_skip_email_verified: bool = Field(default=False, alias="insecureSkipEmailVerified")
-    insecure_enable_groups: bool = Field(default=False, alias="insecureEnableGroups")
-    allowed_groups: list[str] = Field(default_factory=list, alias="allowedGroups")
-    acr_values: list[str] = Field(default_factory=list, alias="acrValues")
-    insecure_skip_verify: bool = Field(default=False, alias="insecureSkipVerify")
-    get_user_info: bool = Field(default=False, alias="getUserInfo")
-    user_id_key: NonEmptyStr = Field(default="sub", alias="userIDKey")
-    user_name_key: NonEmptyStr = Field(default="name", alias="userNameKey")
-    # Dex: a missing promptType means "consent"; an empty one sends no prompt.
-    prompt_type: str = Field(default="consent", alias="promptType")
-    pkce_challenge: str | None = Field(default=None, alias="pkceChallenge")
-    override_claim_mapping: bool = Field(default=False, alias="overrideClaimMapping")
-    claim_mapping: OIDCClaimMapping = Field(default_factory=OIDCClaimMapping, alias="claimMapping")
-    claim_modifications: dict[str, Any] | None = Field(default=None, alias="claimModifications")
-
-    @field_validator("user_id_key", "user_name_key", mode="before")
-    @classmethod
-    def _empty_is_default(cls, value: Any) -> Any:
-        if value == "":
-            raise PydanticUseDefault()
-        return value
-
-    @model_validator(mode="after")
-    def _unsupported(self) -> OIDCConfig:
-        unsupported = {
-            "issuerAlias": self.issuer_alias,
-            "pkceChallenge": self.pkce_challenge,
-            "claimModifications": self.claim_modifications,
-            "insecureSkipVerify": self.insecure_skip_verify or None,
-        }
-        for key, value in unsupported.items():
-            if value is not None:
-                self.note((key,), "is recognised but not supported yet; ignored")
-        return self
-
-
 #: connector type → options model; ``None``: recognised (a Dex type) but not supported yet.
 CONNECTOR_CONFIG_MODELS: dict[str, type[BaseModel] | None] = {
     "local": NoOptions,
     "mockCallback": NoOptions,
     "mockPassword": MockPasswordConfig,
     "oidc": OIDCConfig,
-    "google": None,
-    "github": None,
-    "gitlab": None,
-    "microsoft": None,
+    "google": GoogleConfig,
+    "github": GitHubConfig,
+    "gitlab": GitLabConfig,
+    "microsoft": MicrosoftConfig,
     "ldap": None,
     "saml": None,
     "samlExperimental": None,  # Dex keeps this old name of "saml" for compatibility

@@ -7,15 +7,12 @@ so a code obtained for one browser's sign-in cannot be replayed into another's.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import secrets
-import ssl
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx
 from joserfc import jws, jwt
@@ -23,7 +20,7 @@ from joserfc.errors import JoseError
 from joserfc.util import urlsafe_b64encode
 
 from passgate.clock import Clock, system_clock
-from passgate.config.connectors import OIDCConfig
+from passgate.config.connectors.oidc import OIDCConfig
 from passgate.connectors.base import (
     CallbackConnector,
     ConnectorError,
@@ -31,8 +28,16 @@ from passgate.connectors.base import (
     RefreshConnector,
     Scopes,
 )
+from passgate.connectors.http import OAuth2Client, client, fetch_json
 from passgate.connectors.oidc.claims import identity_from_claims
-from passgate.connectors.oidc.provider import TIMEOUT, Provider, fetch_json
+from passgate.connectors.oidc.provider import Provider
+from passgate.connectors.redirect import (
+    authorization_url,
+    check_callback_url,
+    code_form,
+    code_of,
+    new_pkce,
+)
 
 #: Asymmetric algorithms only: "none" and HS* (keyed with the client secret) are refused.
 ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512")
@@ -46,19 +51,6 @@ def nonce_for(state: str) -> str:
     return urlsafe_b64encode(digest).decode("ascii")
 
 
-def ssl_context(root_cas: list[str]) -> ssl.SSLContext | bool:
-    """The trust store for ``rootCAs`` (PEM files), or the default one."""
-    if not root_cas:
-        return True
-    context = ssl.create_default_context()
-    for path in root_cas:
-        try:
-            context.load_verify_locations(cafile=path)
-        except (OSError, ssl.SSLError) as error:
-            raise ValueError(f"rootCAs: cannot load {path!r}: {error}") from error
-    return context
-
-
 class OIDCConnector(CallbackConnector, RefreshConnector):
     """One configured ``oidc`` upstream."""
 
@@ -70,18 +62,33 @@ class OIDCConnector(CallbackConnector, RefreshConnector):
         *,
         clock: Clock = system_clock,
         monotonic: Callable[[], float] = time.monotonic,
+        offline_access_scope: bool = True,
+        issuer_aliases: tuple[str, ...] = (),
     ) -> None:
+        """``offline_access_scope=False``: ask for offline access with ``access_type``
+        only (Google refuses the scope); ``issuer_aliases``: other ``iss`` values the
+        upstream's ID tokens may carry (Google's ``accounts.google.com``)."""
         self._config = config
         self._id = connector_id
+        self._offline_access_scope = offline_access_scope
+        # Dex ``issuerAlias``: the issuer the upstream names in discovery and tokens.
+        expected_issuer = config.issuer_alias or config.issuer
+        self._issuers = [expected_issuer, *issuer_aliases]
         self._owns_http = http is None
-        self._http = http or httpx.AsyncClient(
-            verify=ssl_context(config.root_cas), timeout=TIMEOUT, follow_redirects=False
+        self._http = http or client(
+            config.root_cas, insecure_skip_verify=config.insecure_skip_verify
+        )
+        self._client = OAuth2Client(
+            config.client_id,
+            config.client_secret,
+            credentials_in_body=bool(config.basic_auth_unsupported),
         )
         self._clock = clock
         overrides = config.provider_discovery_overrides
         self._provider = Provider(
             self._http,
             config.issuer,
+            expected_issuer,
             {
                 "authURL": overrides.auth_url,
                 "tokenURL": overrides.token_url,
@@ -102,17 +109,30 @@ class OIDCConnector(CallbackConnector, RefreshConnector):
             supported = (await self._provider.endpoints()).scopes_supported
             if "groups" in supported:
                 wanted.append("groups")
-        if scopes.offline_access and "offline_access" not in wanted:
+        if scopes.offline_access and self._offline_access_scope and "offline_access" not in wanted:
             wanted.append("offline_access")
         return list(dict.fromkeys(wanted))
 
+    async def begin(self, scopes: Scopes, callback_url: str, state: str) -> tuple[str, bytes]:
+        method = self._config.pkce_challenge
+        if not method:
+            return await self.login_url(scopes, callback_url, state), b""
+        verifier, pkce = new_pkce(method)
+        return await self._authorize_url(scopes, callback_url, state, pkce), verifier.encode()
+
+    async def finish(
+        self, scopes: Scopes, callback_url: str, query: dict[str, str], saved: bytes
+    ) -> Identity:
+        verifier = saved.decode("ascii", "replace") if self._config.pkce_challenge else ""
+        return await self._callback(query, verifier)
+
     async def login_url(self, scopes: Scopes, callback_url: str, state: str) -> str:
-        if callback_url != self._config.redirect_uri:
-            # As Dex: the upstream must send the person back to where Passgate listens.
-            raise ConnectorError(
-                f"redirectURI {self._config.redirect_uri!r} does not match this "
-                f"server's callback URL {callback_url!r}"
-            )
+        return await self._authorize_url(scopes, callback_url, state, {})
+
+    async def _authorize_url(
+        self, scopes: Scopes, callback_url: str, state: str, extra: dict[str, str]
+    ) -> str:
+        check_callback_url(self._config.redirect_uri, callback_url)
         endpoints = await self._provider.endpoints()
         params = {
             "client_id": self._config.client_id,
@@ -132,29 +152,19 @@ class OIDCConnector(CallbackConnector, RefreshConnector):
         domains = self._config.hosted_domains
         if domains:
             params["hd"] = domains[0] if len(domains) == 1 else "*"
-        separator = "&" if "?" in endpoints.authorization else "?"
-        return f"{endpoints.authorization}{separator}{urlencode(params)}"
+        params.update(extra)
+        return authorization_url(endpoints.authorization, params)
 
     # -- the callback ---------------------------------------------------------------
     async def handle_callback(
         self, scopes: Scopes, callback_url: str, query: dict[str, str]
     ) -> Identity:
-        if error := query.get("error"):
-            # RFC 6749 §4.1.2.1: the upstream refused or failed the authorization.
-            description = query.get("error_description", "")
-            raise ConnectorError(
-                f"upstream error: {error}" + (f": {description}" if description else "")
-            )
-        code = query.get("code", "")
-        if not code:
-            raise ConnectorError("upstream callback has no code")
-        tokens = await self._token_request(
-            {
-                "grant_type": "authorization_code",
-                "code": code,
-                "redirect_uri": self._config.redirect_uri,
-            }
-        )
+        return await self._callback(query, "")
+
+    async def _callback(self, query: dict[str, str], verifier: str) -> Identity:
+        code = code_of(query, "upstream")
+        form = code_form(code, self._config.redirect_uri, verifier)
+        tokens = await self._token_request(form)
         raw = tokens.get("id_token")
         if not isinstance(raw, str):
             raise ConnectorError("upstream token response has no id_token")
@@ -186,23 +196,7 @@ class OIDCConnector(CallbackConnector, RefreshConnector):
     # -- helpers ----------------------------------------------------------------------
     async def _token_request(self, form: dict[str, str]) -> dict[str, Any]:
         endpoints = await self._provider.endpoints()
-        headers = {"Accept": "application/json"}
-        if self._config.basic_auth_unsupported:
-            form = {
-                **form,
-                "client_id": self._config.client_id,
-                "client_secret": self._config.client_secret,
-            }
-        else:
-            # RFC 6749 §2.3.1: client id and secret are form-urlencoded before Basic.
-            pair = (
-                f"{_form_escape(self._config.client_id)}:{_form_escape(self._config.client_secret)}"
-            )
-            headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
-        request = self._http.build_request(
-            "POST", endpoints.token, data=form, headers=headers, timeout=TIMEOUT
-        )
-        return await fetch_json(self._http, "upstream token endpoint", request)
+        return await self._client.token_request(self._http, endpoints.token, form)
 
     async def _verify(self, raw: str, nonce: str | None) -> dict[str, Any]:
         """Validate the ID token (OIDC Core §3.1.3.7) and return its claims."""
@@ -221,7 +215,7 @@ class OIDCConnector(CallbackConnector, RefreshConnector):
         except (JoseError, ValueError) as error:
             raise ConnectorError(f"upstream id_token signature is not valid: {error}") from error
         options: dict[str, Any] = {
-            "iss": {"essential": True, "value": self._config.issuer},
+            "iss": {"essential": True, "values": self._issuers},
             "aud": {"essential": True, "value": self._config.client_id},
             "exp": {"essential": True},
             "sub": {"essential": True},
@@ -257,7 +251,6 @@ class OIDCConnector(CallbackConnector, RefreshConnector):
             "GET",
             endpoints.userinfo,
             headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
-            timeout=TIMEOUT,
         )
         info = await fetch_json(self._http, "upstream userinfo", request)
         # OIDC Core §5.3.2: the userinfo sub must match the ID token's.
@@ -267,10 +260,6 @@ class OIDCConnector(CallbackConnector, RefreshConnector):
         ):
             raise ConnectorError("upstream userinfo is about another subject")
         return info
-
-
-def _form_escape(value: str) -> str:
-    return urlencode({"": value})[1:]
 
 
 def _stored_refresh_token(data: bytes) -> str:

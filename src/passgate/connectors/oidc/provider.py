@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import anyio
 import httpx
@@ -19,9 +18,9 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from passgate.connectors.base import ConnectorError
+from passgate.connectors.http import fetch_json
 
 JWKS_REFETCH_INTERVAL = 10.0  # seconds between two key-set fetches
-TIMEOUT = httpx.Timeout(10.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,38 +34,6 @@ class Endpoints:
     scopes_supported: tuple[str, ...]
 
 
-def describe(error: httpx.HTTPError) -> str:
-    if isinstance(error, httpx.TimeoutException):
-        return "timed out"
-    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-
-
-async def fetch_json(http: httpx.AsyncClient, what: str, request: httpx.Request) -> dict[str, Any]:
-    """Send ``request``; its JSON object, or a :class:`ConnectorError` naming ``what``."""
-    try:
-        response = await http.send(request)
-    except httpx.HTTPError as error:
-        raise ConnectorError(f"{what} failed: {describe(error)}") from error
-    return json_object(what, response)
-
-
-def json_object(what: str, response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if response.status_code != 200:
-        detail = ""
-        if isinstance(body, dict) and isinstance(body.get("error"), str):
-            detail = f": {body['error']}"
-            if isinstance(body.get("error_description"), str):
-                detail += f": {body['error_description']}"
-        raise ConnectorError(f"{what} answered HTTP {response.status_code}{detail}")
-    if not isinstance(body, dict):
-        raise ConnectorError(f"{what} did not answer a JSON object")
-    return body
-
-
 class Provider:
     """The upstream's metadata and key set, cached."""
 
@@ -74,11 +41,13 @@ class Provider:
         self,
         http: httpx.AsyncClient,
         issuer: str,
+        expected_issuer: str,
         overrides: dict[str, str | None],
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._http = http
         self._issuer = issuer
+        self._expected_issuer = expected_issuer
         self._overrides = overrides
         self._monotonic = monotonic
         self._endpoints: Endpoints | None = None
@@ -97,12 +66,14 @@ class Provider:
         # OpenID Connect Discovery 1.0 §4
         url = self._issuer.rstrip("/") + "/.well-known/openid-configuration"
         doc = await fetch_json(
-            self._http, "upstream discovery", self._http.build_request("GET", url, timeout=TIMEOUT)
+            self._http, "upstream discovery", self._http.build_request("GET", url)
         )
-        # Discovery §4.3: the issuer must be identical to the one we were configured with.
-        if doc.get("issuer") != self._issuer:
+        # Discovery §4.3: the issuer must be identical to the one we were configured with
+        # (or to Dex's issuerAlias, for upstreams that name themselves differently).
+        if doc.get("issuer") != self._expected_issuer:
             raise ConnectorError(
-                f"upstream discovery names issuer {doc.get('issuer')!r}, expected {self._issuer!r}"
+                f"upstream discovery names issuer {doc.get('issuer')!r}, "
+                f"expected {self._expected_issuer!r}"
             )
 
         def pick(key: str, override: str, required: bool = True) -> str:
@@ -143,7 +114,7 @@ class Provider:
         doc = await fetch_json(
             self._http,
             "upstream key set",
-            self._http.build_request("GET", endpoints.jwks, timeout=TIMEOUT),
+            self._http.build_request("GET", endpoints.jwks),
         )
         try:
             return KeySet.import_key_set(doc)  # type: ignore[arg-type]
