@@ -64,7 +64,16 @@ $(UPSTREAM_STAMP): $(UPSTREAM)/package-lock.json
 		npm ci --prefix $(UPSTREAM) --no-audit --no-fund --silent; \
 	else echo "npm not found: the upstream-provider tests will be skipped" >&2; fi
 
-upstream: $(UPSTREAM_STAMP)
+# The real SAML identity provider of the SAML tests (samlify from npm).
+SAML_IDP := tests/saml_idp
+SAML_IDP_STAMP := $(SAML_IDP)/node_modules/.package-lock.json
+
+$(SAML_IDP_STAMP): $(SAML_IDP)/package-lock.json
+	@if command -v npm >/dev/null; then \
+		npm ci --prefix $(SAML_IDP) --no-audit --no-fund --silent; \
+	else echo "npm not found: the SAML identity-provider tests will be skipped" >&2; fi
+
+upstream: $(UPSTREAM_STAMP) $(SAML_IDP_STAMP)
 
 test: install upstream
 	@failed=""; \

@@ -17,8 +17,17 @@ DEX_CONNECTOR_TYPES = {
 }  # fmt: skip
 
 
-#: The redirect-based connectors this version implements (issue 3).
-REDIRECT_TYPES = {"oidc", "google", "github", "gitlab", "microsoft"}
+#: The upstream connectors this version implements (issues 3 and 4).
+REDIRECT_TYPES = {
+    "oidc",
+    "google",
+    "github",
+    "gitlab",
+    "microsoft",
+    "ldap",
+    "saml",
+    "samlExperimental",
+}
 
 
 def connector(kind: str, ident: str = "c", **extra: Any) -> dict[str, Any]:

@@ -29,7 +29,7 @@ staticClients:
   - id: app
     secret: t
 connectors:
-  - type: ldap
+  - type: keystone
     id: corp
     name: Corp
 oauth2:
@@ -68,7 +68,7 @@ def test_every_problem_is_reported_at_once_with_paths_and_lines() -> None:
         "duplicate client id 'app' (also staticClients[0])"
     )
     assert issues["connectors[0].type"].message == (
-        "connector type 'ldap' (connectors[0]) is recognised but not supported yet by this "
+        "connector type 'keystone' (connectors[0]) is recognised but not supported yet by this "
         "Passgate version"
     )
     assert issues["expiry.idTokens"].line == 25

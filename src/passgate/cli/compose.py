@@ -17,17 +17,21 @@ from passgate.config.connectors import (
     GitHubConfig,
     GitLabConfig,
     GoogleConfig,
+    LDAPConfig,
     MicrosoftConfig,
     OIDCConfig,
+    SAMLConfig,
 )
 from passgate.connectors.base import Connector
 from passgate.connectors.github import GitHubConnector
 from passgate.connectors.gitlab import GitLabConnector
 from passgate.connectors.google import GoogleConnector
+from passgate.connectors.ldap import LDAPConnector
 from passgate.connectors.local import LocalConnector
 from passgate.connectors.microsoft import MicrosoftConnector
 from passgate.connectors.mock import MockCallbackConnector, MockPasswordConnector
 from passgate.connectors.oidc import OIDCConnector
+from passgate.connectors.saml import SAMLConnector
 from passgate.keys import KeyManager
 from passgate.provider.connectors import ConnectorEntry, ConnectorRegistry
 from passgate.provider.directory import Directory
@@ -125,6 +129,9 @@ CONNECTOR_FACTORIES: dict[str, ConnectorFactory] = {
     "github": _upstream(GitHubConnector, GitHubConfig),
     "gitlab": _upstream(GitLabConnector, GitLabConfig),
     "microsoft": _upstream(MicrosoftConnector, MicrosoftConfig),
+    "ldap": _upstream(LDAPConnector, LDAPConfig),
+    "saml": _upstream(SAMLConnector, SAMLConfig),
+    "samlExperimental": _upstream(SAMLConnector, SAMLConfig),
 }
 
 

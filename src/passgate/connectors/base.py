@@ -95,6 +95,28 @@ class CallbackConnector(Connector):
         return await self.handle_callback(scopes, callback_url, query)
 
 
+class PostConnector(Connector):
+    """SAML 2.0 Web Browser SSO with the HTTP-POST binding both ways (Dex's
+    ``SAMLConnector``): the browser posts a request to the IdP and brings its signed
+    answer back by POST. ``saved`` (the request's ID, for ``InResponseTo``) is kept with
+    the sign-in request between the two, as :meth:`CallbackConnector.begin` does."""
+
+    @abc.abstractmethod
+    async def post_login(
+        self, scopes: Scopes, callback_url: str, state: str
+    ) -> tuple[str, str, bytes]:
+        """``(IdP URL to post to, base64 SAMLRequest, saved state)``."""
+
+    @abc.abstractmethod
+    async def handle_post(self, scopes: Scopes, saml_response: str, saved: bytes) -> Identity:
+        """The identity in the base64 ``SAMLResponse``; :class:`ConnectorError` if it is
+        not a valid answer to the saved request."""
+
+    @abc.abstractmethod
+    def metadata(self) -> bytes:
+        """This service provider's SAML metadata document (an ``EntityDescriptor``)."""
+
+
 class RefreshConnector(Connector):
     """Asked again on every refresh, so upstream changes (groups, a disabled user) apply."""
 

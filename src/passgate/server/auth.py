@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import structlog
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from passgate.connectors.base import CallbackConnector, ConnectorError, PasswordConnector
+from passgate.connectors.base import (
+    CallbackConnector,
+    ConnectorError,
+    PasswordConnector,
+    PostConnector,
+)
 from passgate.oauth2.errors import OAuthError
 from passgate.provider.authorize import authorize
 from passgate.provider.connectors import ConnectorEntry
@@ -30,6 +36,8 @@ from passgate.server.net import client_address
 from passgate.storage.models import AuthRequest
 
 STATIC = Path(__file__).parent / "static"
+
+log = structlog.get_logger("passgate.auth")
 
 
 def connector_logo(kind: str) -> str:
@@ -121,7 +129,7 @@ async def connector_start(request: Request) -> Response:
         return RedirectResponse(
             issuer_url(services, f"/auth/{entry.id}/login", state=auth_request.id), status_code=302
         )
-    if isinstance(entry.connector, CallbackConnector):
+    if isinstance(entry.connector, (CallbackConnector, PostConnector)):
         return await start_callback(request, auth_request, entry)
     return render_error(request, 400, "Not available", "This sign-in method is not supported yet.")
 
@@ -172,8 +180,14 @@ async def password_login(request: Request) -> Response:
         response.headers["Retry-After"] = str(locked.retry_after)
         return response
     except ConnectorError as error:
+        log.warning("password login failed", connector=entry.id, error=str(error))
         services.metrics.logins.labels(entry.id, "error").inc()
         return render_error(request, 502, "Sign-in failed", str(error))
+    except Exception:
+        # A connector bug or an answer it did not foresee: a page, never a bare 500.
+        log.exception("password connector failed unexpectedly", connector=entry.id)
+        services.metrics.logins.labels(entry.id, "error").inc()
+        return render_error(request, 502, "Sign-in failed", "The sign-in could not be checked.")
     if identity is None:
         services.metrics.logins.labels(entry.id, "invalid").inc()
         context["error"] = "Invalid username or password."

@@ -3,11 +3,20 @@
 The ``state`` sent upstream is ``<auth request id>.<HMAC(request key, browser cookie)>``:
 a callback from another browser, a forged state or a replay after the request was
 completed is refused (the request is single-use once signed in).
+
+SAML connectors (:class:`PostConnector`) use the HTTP-POST binding both ways: a page
+posts the AuthnRequest to the IdP, and the IdP's page posts ``SAMLResponse`` back here
+with ``RelayState`` in the role of ``state`` (shortened to SAML Bindings §3.5.3's 80
+bytes). The IdP is usually another site, so the browser leaves out our SameSite=Lax
+cookie on that POST: the first answer without it is a page that posts the same fields
+again from our own origin, where the cookie is sent and checked as usual.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import secrets
+from urllib.parse import urlsplit
 
 import structlog
 from starlette.requests import Request
@@ -17,6 +26,8 @@ from starlette.routing import Route
 from passgate.connectors.base import (
     CallbackConnector,
     ConnectorError,
+    Identity,
+    PostConnector,
     UserNotInRequiredGroupsError,
 )
 from passgate.oauth2.errors import OAuthError
@@ -24,9 +35,9 @@ from passgate.provider.connectors import ConnectorEntry
 from passgate.provider.ids import mac, mac_matches
 from passgate.provider.login import load_request, scopes_for
 from passgate.server import csrf
-from passgate.server.errors import page_error, render_error
+from passgate.server.errors import NO_STORE, page_error, render_error
 from passgate.server.flow import complete_login, services_of
-from passgate.server.forms import request_params
+from passgate.server.forms import FORM_TYPE, request_params
 from passgate.storage.models import AuthRequest
 
 log = structlog.get_logger("passgate.callback")
@@ -41,6 +52,8 @@ async def start_callback(
 ) -> Response:
     services = services_of(request)
     connector = entry.connector
+    if isinstance(connector, PostConnector):
+        return await _start_post(request, auth_request, entry, connector)
     assert isinstance(connector, CallbackConnector)
     browser = csrf.browser_token(request)
     binding = mac(auth_request.hmac_key, "callback", auth_request.id, browser[0])
@@ -64,8 +77,11 @@ async def start_callback(
 
 
 async def callback(request: Request) -> Response:
-    """GET/POST /callback: the upstream sends the person back here."""
+    """GET/POST /callback (and /callback/{connector}): the upstream sends the person back."""
     services = services_of(request)
+    saml = await _saml_form(request)
+    if saml is not None:
+        return await _saml_callback(request, saml)
     browser, new = csrf.browser_token(request)
     try:
         params = await request_params(request)
@@ -80,7 +96,11 @@ async def callback(request: Request) -> Response:
     if auth_request.logged_in:
         return render_error(request, 400, "Sign-in failed", "This sign-in was already used.")
     entry = services.connectors.get(auth_request.connector_id)
-    if entry is None or not isinstance(entry.connector, CallbackConnector):
+    if (
+        entry is None
+        or not isinstance(entry.connector, CallbackConnector)
+        or not _path_matches(request, entry)
+    ):
         return render_error(request, 400, "Sign-in failed", "Unknown sign-in method.")
     try:
         identity = await entry.connector.finish(
@@ -89,16 +109,164 @@ async def callback(request: Request) -> Response:
             dict(params),
             auth_request.connector_data,
         )
-    except UserNotInRequiredGroupsError as error:
+    except Exception as error:
+        return _refused(request, entry, error)
+    return await complete_login(request, auth_request, entry, identity)
+
+
+def _refused(request: Request, entry: ConnectorEntry, error: Exception) -> Response:
+    """The page for a connector that did not produce an identity at the callback."""
+    if isinstance(error, UserNotInRequiredGroupsError):
         # Authenticated upstream but not allowed here: say why, and it is not a 502.
         log.info("connector refused the user", connector=entry.id, error=str(error))
         return render_error(request, 403, "Access denied", f"{entry.name}: {error}")
-    except ConnectorError as error:
+    if isinstance(error, ConnectorError):
         log.warning("connector callback failed", connector=entry.id, error=str(error))
         return render_error(request, 502, "Sign-in failed", f"{entry.name}: {error}")
+    return _connector_bug(request, entry, "callback")
+
+
+def _path_matches(request: Request, entry: ConnectorEntry) -> bool:
+    """``/callback/{connector}`` must name the connector the sign-in started with."""
+    named = request.path_params.get("connector")
+    return named is None or named == entry.id
+
+
+# -- SAML: the HTTP-POST binding ------------------------------------------------------
+RELAY_MAC_CHARS = 48  # 22-char id + "." + 48 = 71 bytes <= 80 (SAML Bindings §3.5.3)
+RELAYED = "passgate_relayed"
+
+
+def _relay_state(auth_request: AuthRequest, browser: str) -> str:
+    binding = mac(auth_request.hmac_key, "saml-relay", auth_request.id, browser)
+    return f"{auth_request.id}.{binding[:RELAY_MAC_CHARS]}"
+
+
+def _relay_matches(auth_request: AuthRequest, presented: str, browser: str) -> bool:
+    expected = mac(auth_request.hmac_key, "saml-relay", auth_request.id, browser)
+    return secrets.compare_digest(
+        expected[:RELAY_MAC_CHARS].encode(), presented.encode("utf-8", "replace")
+    )
+
+
+def _post_page(
+    request: Request,
+    action: str,
+    fields: list[tuple[str, str]],
+    heading: str,
+    hint: str,
+    browser: tuple[str, bool] | None = None,
+) -> Response:
+    """A page whose form posts ``fields`` to ``action`` by itself (a nonce-allowed
+    script), with a button for browsers without JavaScript."""
+    services = services_of(request)
+    nonce = secrets.token_urlsafe(16)
+    context = {
+        "issuer_name": services.web.issuer_name,
+        "logo_url": services.web.logo_url,
+        "heading": heading,
+        "hint": hint,
+        "action": action,
+        "fields": fields,
+        "nonce": nonce,
+    }
+    target = urlsplit(action)
+    origin = f"{target.scheme}://{target.netloc}" if target.netloc else ""
+    csp = (
+        f"default-src 'self'; script-src 'nonce-{nonce}'; img-src 'self' https: data:; "
+        f"frame-ancestors 'none'; form-action 'self' {origin}".rstrip()
+    )
+    response = services.templates.TemplateResponse(
+        request,
+        "saml_post.html",
+        context,
+        headers={**NO_STORE, "Content-Security-Policy": csp},
+    )
+    if browser is not None:
+        csrf.remember_browser(response, browser, services.web)
+    return response
+
+
+async def _start_post(
+    request: Request, auth_request: AuthRequest, entry: ConnectorEntry, connector: PostConnector
+) -> Response:
+    services = services_of(request)
+    browser = csrf.browser_token(request)
+    relay_state = _relay_state(auth_request, browser[0])
+    try:
+        action, saml_request, saved = await connector.post_login(
+            scopes_for(auth_request.scopes), callback_url(request), relay_state
+        )
+    except ConnectorError as error:
+        log.warning("connector login failed", connector=entry.id, error=str(error))
+        return render_error(request, 502, "Sign-in failed", f"{entry.name}: {error}")
     except Exception:
-        return _connector_bug(request, entry, "callback")
+        return _connector_bug(request, entry, "login")
+    await services.storage.update_auth_request(
+        auth_request.id,
+        lambda old: dataclasses.replace(old, connector_id=entry.id, connector_data=saved),
+    )
+    fields = [("SAMLRequest", saml_request), ("RelayState", relay_state)]
+    hint = f"Taking you to {entry.name} to sign in."
+    return _post_page(request, action, fields, f"Sign in with {entry.name}", hint, browser)
+
+
+async def _saml_form(request: Request) -> dict[str, str] | None:
+    """The fields of a SAML HTTP-POST answer, or None for any other callback. Read here,
+    not through ``Params``: a signed SAMLResponse is longer than an OAuth parameter."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if request.method != "POST" or content_type != FORM_TYPE:
+        return None
+    try:
+        form = await request.form(max_files=0, max_fields=64)
+    except Exception:  # malformed bodies: the generic path answers them
+        return None
+    fields = {key: value for key, value in form.items() if isinstance(value, str)}
+    return fields if "SAMLResponse" in fields else None
+
+
+async def _saml_callback(request: Request, fields: dict[str, str]) -> Response:
+    services = services_of(request)
+    browser, new = csrf.browser_token(request)
+    request_id, _, signature = fields.get("RelayState", "").partition(".")
+    if not request_id or not signature:
+        return render_error(request, 400, "Sign-in failed", "The answer has no RelayState.")
+    try:
+        auth_request = await load_request(services.storage, request_id, services.clock)
+    except OAuthError as error:
+        return page_error(request, error)
+    if new and RELAYED not in fields:
+        # Cross-site POST: our cookie was left out. Post again from this origin.
+        relay = [(k, v) for k, v in fields.items() if k in ("SAMLResponse", "RelayState")]
+        return _post_page(
+            request, request.url.path, [*relay, (RELAYED, "1")], "Signing you in", "One moment."
+        )
+    if new or not _relay_matches(auth_request, signature, browser):
+        return render_error(request, 403, "Sign-in failed", "This sign-in link is not valid.")
+    if auth_request.logged_in:
+        return render_error(request, 400, "Sign-in failed", "This sign-in was already used.")
+    entry = services.connectors.get(auth_request.connector_id)
+    if (
+        entry is None
+        or not isinstance(entry.connector, PostConnector)
+        or not _path_matches(request, entry)
+    ):
+        return render_error(request, 400, "Sign-in failed", "Unknown sign-in method.")
+    try:
+        identity: Identity = await entry.connector.handle_post(
+            scopes_for(auth_request.scopes), fields["SAMLResponse"], auth_request.connector_data
+        )
+    except Exception as error:
+        return _refused(request, entry, error)
     return await complete_login(request, auth_request, entry, identity)
+
+
+async def saml_metadata(request: Request) -> Response:
+    """GET /saml/metadata/{connector}: the SP metadata to register with the IdP."""
+    entry = services_of(request).connectors.get(request.path_params["connector"])
+    if entry is None or not isinstance(entry.connector, PostConnector):
+        return render_error(request, 404, "Not found", "There is no SAML connector here.")
+    return Response(entry.connector.metadata(), media_type="application/samlmetadata+xml")
 
 
 def _connector_bug(request: Request, entry: ConnectorEntry, step: str) -> Response:
@@ -110,4 +278,8 @@ def _connector_bug(request: Request, entry: ConnectorEntry, step: str) -> Respon
     )
 
 
-routes = [Route("/callback", callback, methods=["GET", "POST"], name="callback")]
+routes = [
+    Route("/callback", callback, methods=["GET", "POST"], name="callback"),
+    Route("/callback/{connector}", callback, methods=["GET", "POST"], name="callback_connector"),
+    Route("/saml/metadata/{connector}", saml_metadata, methods=["GET"], name="saml_metadata"),
+]

@@ -24,8 +24,10 @@ from passgate.config.base import DexModel, collect_notes, custom_error
 from passgate.config.connectors.github import GitHubConfig, GitHubOrg
 from passgate.config.connectors.gitlab import GitLabConfig
 from passgate.config.connectors.google import GoogleConfig
+from passgate.config.connectors.ldap import LDAPConfig
 from passgate.config.connectors.microsoft import MicrosoftConfig
 from passgate.config.connectors.oidc import OIDCClaimMapping, OIDCConfig, OIDCDiscoveryOverrides
+from passgate.config.connectors.saml import SAMLConfig
 from passgate.config.fields import NonEmptyStr
 from passgate.config.oauth2 import GrantType
 
@@ -37,12 +39,14 @@ __all__ = [
     "GitHubOrg",
     "GitLabConfig",
     "GoogleConfig",
+    "LDAPConfig",
     "MicrosoftConfig",
     "MockPasswordConfig",
     "NoOptions",
     "OIDCClaimMapping",
     "OIDCConfig",
     "OIDCDiscoveryOverrides",
+    "SAMLConfig",
 ]
 
 
@@ -67,9 +71,9 @@ CONNECTOR_CONFIG_MODELS: dict[str, type[BaseModel] | None] = {
     "github": GitHubConfig,
     "gitlab": GitLabConfig,
     "microsoft": MicrosoftConfig,
-    "ldap": None,
-    "saml": None,
-    "samlExperimental": None,  # Dex keeps this old name of "saml" for compatibility
+    "ldap": LDAPConfig,
+    "saml": SAMLConfig,
+    "samlExperimental": SAMLConfig,  # Dex keeps this old name of "saml" for compatibility
     "bitbucket-cloud": None,
     "openshift": None,
     "keystone": None,
