@@ -362,7 +362,7 @@ def test_root_ca_data_is_base64_of_pem(tmp_path: Path) -> None:
         )
     )
     assert "base64 of PEM" in found["connectors[0].config.rootCAData"]
-    assert "no PEM certificate" in found["connectors[1].config.rootCAData"]
+    assert "does not hold a PEM certificate" in found["connectors[1].config.rootCAData"]
 
 
 def test_warnings_name_insecure_and_unsupported_options() -> None:

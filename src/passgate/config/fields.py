@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import re
+import ssl
 from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -24,6 +27,7 @@ __all__ = [
     "PositiveDuration",
     "TLSVersion",
     "check_issuer",
+    "decode_root_ca_data",
     "is_loopback_host",
     "is_origin",
 ]
@@ -144,6 +148,27 @@ def _http_url(value: str) -> str:
 
 #: An ``http(s)://host...`` URL: an upstream endpoint a connector calls.
 HTTPURL = Annotated[str, AfterValidator(_http_url)]
+
+
+def decode_root_ca_data(value: str) -> str:
+    """The PEM text inside a ``rootCAData`` (gitlab, ldap); ``ValueError`` when it is
+    not usable."""
+    # Go's base64.StdEncoding (what encoding/json uses for []byte) skips CR and LF.
+    compact = value.replace("\r", "").replace("\n", "")
+    try:
+        pem = base64.b64decode(compact, validate=True).decode("ascii")
+    except (binascii.Error, ValueError):
+        raise ValueError(
+            "must be base64 of PEM-encoded CA certificates (Dex reads it as Go []byte), "
+            "e.g. the output of `base64 -w0 ca.pem`"
+        ) from None
+    if "-----BEGIN CERTIFICATE-----" not in pem:
+        raise ValueError("does not hold a PEM certificate (-----BEGIN CERTIFICATE-----)")
+    try:
+        ssl.create_default_context(cadata=pem)
+    except (ssl.SSLError, ValueError):
+        raise ValueError("holds a PEM certificate that cannot be loaded") from None
+    return pem
 
 
 def _network(value: str) -> str:

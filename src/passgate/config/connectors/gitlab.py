@@ -7,9 +7,6 @@ is checked here, so ``passgate check-config`` names the key instead of a start-u
 
 from __future__ import annotations
 
-import base64
-import binascii
-import ssl
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -17,7 +14,7 @@ from pydantic import BeforeValidator, Field, field_validator
 from pydantic_core import PydanticUseDefault
 
 from passgate.config.base import DexModel
-from passgate.config.fields import HTTPURL, NonEmptyStr
+from passgate.config.fields import HTTPURL, NonEmptyStr, decode_root_ca_data
 
 __all__ = ["DEFAULT_BASE_URL", "GitLabConfig"]
 
@@ -28,26 +25,6 @@ def _empty_is_default(value: Any) -> Any:
     if isinstance(value, str) and value == "":
         raise PydanticUseDefault()  # Go's zero value: Dex uses https://gitlab.com
     return value
-
-
-def _decode_root_ca_data(value: str) -> str:
-    """The PEM text inside ``rootCAData``; ``ValueError`` when it is not usable."""
-    # Go's base64.StdEncoding (what encoding/json uses for []byte) skips CR and LF.
-    compact = value.replace("\r", "").replace("\n", "")
-    try:
-        pem = base64.b64decode(compact, validate=True).decode("ascii")
-    except (binascii.Error, ValueError):
-        raise ValueError(
-            "must be base64 of PEM-encoded CA certificates (Dex reads it as Go []byte), "
-            "e.g. the output of `base64 -w0 ca.pem`"
-        ) from None
-    if "-----BEGIN CERTIFICATE-----" not in pem:
-        raise ValueError("does not hold a PEM certificate (-----BEGIN CERTIFICATE-----)")
-    try:
-        ssl.create_default_context(cadata=pem)
-    except (ssl.SSLError, ValueError):
-        raise ValueError("holds a PEM certificate that cannot be loaded") from None
-    return pem
 
 
 class GitLabConfig(DexModel):
@@ -81,7 +58,7 @@ class GitLabConfig(DexModel):
     @classmethod
     def _root_ca_data(cls, value: str) -> str:
         if value:
-            _decode_root_ca_data(value)
+            decode_root_ca_data(value)
         return value  # kept as written: the options round-trip through model_dump
 
     # -- derived ------------------------------------------------------------------------
@@ -92,4 +69,4 @@ class GitLabConfig(DexModel):
 
     def root_ca_pem(self) -> str:
         """The PEM certificates of ``rootCAData`` ("" when unset)."""
-        return _decode_root_ca_data(self.root_ca_data) if self.root_ca_data else ""
+        return decode_root_ca_data(self.root_ca_data) if self.root_ca_data else ""

@@ -15,17 +15,14 @@ reported as not supported yet.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import ipaddress
-import ssl
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 from pydantic_core import PydanticUseDefault
 
 from passgate.config.base import DexModel, Loc, custom_error, raise_issues
-from passgate.config.fields import NonEmptyStr
+from passgate.config.fields import NonEmptyStr, decode_root_ca_data
 
 __all__ = [
     "LDAPConfig",
@@ -94,27 +91,6 @@ def _search_filter(value: str) -> str:
 Scope = Annotated[Literal["sub", "one"], BeforeValidator(_scope)]
 AttributeName = Annotated[str, AfterValidator(_attribute)]
 SearchFilter = Annotated[str, AfterValidator(_search_filter)]
-
-
-def decode_root_ca_data(value: str) -> str:
-    """The PEM text inside ``rootCAData``; ``ValueError`` when it is not usable."""
-    # Go's base64.StdEncoding (what encoding/json uses for []byte) skips CR and LF.
-    compact = value.replace("\r", "").replace("\n", "")
-    try:
-        pem = base64.b64decode(compact, validate=True).decode("ascii")
-    except (binascii.Error, ValueError):
-        raise ValueError(
-            "must be base64 of PEM-encoded CA certificates (Dex reads it as Go []byte), "
-            "e.g. the output of `base64 -w0 ca.pem`"
-        ) from None
-    if "-----BEGIN CERTIFICATE-----" not in pem:
-        # Dex: "ldap: no certs found in ca file"
-        raise ValueError("holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
-    try:
-        ssl.create_default_context(cadata=pem)
-    except (ssl.SSLError, ValueError):
-        raise ValueError("holds a PEM certificate that cannot be loaded") from None
-    return pem
 
 
 class LDAPUserMatcher(DexModel):
