@@ -62,15 +62,9 @@ async def start_callback(
         location, saved = await connector.begin(
             scopes_for(auth_request.scopes), callback_url(request), state
         )
-    except ConnectorError as error:
-        log.warning("connector login failed", connector=entry.id, error=str(error))
-        return render_error(request, 502, "Sign-in failed", f"{entry.name}: {error}")
-    except Exception:
-        return _connector_bug(request, entry, "login")
-    await services.storage.update_auth_request(
-        auth_request.id,
-        lambda old: dataclasses.replace(old, connector_id=entry.id, connector_data=saved),
-    )
+    except Exception as error:
+        return _login_failed(request, entry, error)
+    await _remember(request, auth_request, entry, saved)
     response = RedirectResponse(location, status_code=302)
     csrf.remember_browser(response, browser, services.web)
     return response
@@ -89,19 +83,13 @@ async def callback(request: Request) -> Response:
         auth_request = await load_request(services.storage, request_id, services.clock)
     except OAuthError as error:
         return page_error(request, error)
-    if new or not mac_matches(
+    bound = not new and mac_matches(
         auth_request.hmac_key, signature, "callback", auth_request.id, browser
-    ):
-        return render_error(request, 403, "Sign-in failed", "This sign-in link is not valid.")
-    if auth_request.logged_in:
-        return render_error(request, 400, "Sign-in failed", "This sign-in was already used.")
-    entry = services.connectors.get(auth_request.connector_id)
-    if (
-        entry is None
-        or not isinstance(entry.connector, CallbackConnector)
-        or not _path_matches(request, entry)
-    ):
-        return render_error(request, 400, "Sign-in failed", "Unknown sign-in method.")
+    )
+    entry = _returning_entry(request, auth_request, bound, CallbackConnector)
+    if isinstance(entry, Response):
+        return entry
+    assert isinstance(entry.connector, CallbackConnector)
     try:
         identity = await entry.connector.finish(
             scopes_for(auth_request.scopes),
@@ -124,6 +112,42 @@ def _refused(request: Request, entry: ConnectorEntry, error: Exception) -> Respo
         log.warning("connector callback failed", connector=entry.id, error=str(error))
         return render_error(request, 502, "Sign-in failed", f"{entry.name}: {error}")
     return _connector_bug(request, entry, "callback")
+
+
+async def _remember(
+    request: Request, auth_request: AuthRequest, entry: ConnectorEntry, saved: bytes
+) -> None:
+    """Keep the chosen connector and its per-sign-in state with the request."""
+    await services_of(request).storage.update_auth_request(
+        auth_request.id,
+        lambda old: dataclasses.replace(old, connector_id=entry.id, connector_data=saved),
+    )
+
+
+def _login_failed(request: Request, entry: ConnectorEntry, error: Exception) -> Response:
+    """The page for a connector that could not start the sign-in."""
+    if isinstance(error, ConnectorError):
+        log.warning("connector login failed", connector=entry.id, error=str(error))
+        return render_error(request, 502, "Sign-in failed", f"{entry.name}: {error}")
+    return _connector_bug(request, entry, "login")
+
+
+def _returning_entry(
+    request: Request,
+    auth_request: AuthRequest,
+    bound: bool,
+    kind: type[CallbackConnector] | type[PostConnector],
+) -> ConnectorEntry | Response:
+    """The connector a person comes back from, or the page refusing the return: not
+    this browser's sign-in (``bound`` false), already used, or another connector."""
+    if not bound:
+        return render_error(request, 403, "Sign-in failed", "This sign-in link is not valid.")
+    if auth_request.logged_in:
+        return render_error(request, 400, "Sign-in failed", "This sign-in was already used.")
+    entry = services_of(request).connectors.get(auth_request.connector_id)
+    if entry is None or not isinstance(entry.connector, kind) or not _path_matches(request, entry):
+        return render_error(request, 400, "Sign-in failed", "Unknown sign-in method.")
+    return entry
 
 
 def _path_matches(request: Request, entry: ConnectorEntry) -> bool:
@@ -190,22 +214,15 @@ def _post_page(
 async def _start_post(
     request: Request, auth_request: AuthRequest, entry: ConnectorEntry, connector: PostConnector
 ) -> Response:
-    services = services_of(request)
     browser = csrf.browser_token(request)
     relay_state = _relay_state(auth_request, browser[0])
     try:
         action, saml_request, saved = await connector.post_login(
             scopes_for(auth_request.scopes), callback_url(request), relay_state
         )
-    except ConnectorError as error:
-        log.warning("connector login failed", connector=entry.id, error=str(error))
-        return render_error(request, 502, "Sign-in failed", f"{entry.name}: {error}")
-    except Exception:
-        return _connector_bug(request, entry, "login")
-    await services.storage.update_auth_request(
-        auth_request.id,
-        lambda old: dataclasses.replace(old, connector_id=entry.id, connector_data=saved),
-    )
+    except Exception as error:
+        return _login_failed(request, entry, error)
+    await _remember(request, auth_request, entry, saved)
     fields = [("SAMLRequest", saml_request), ("RelayState", relay_state)]
     hint = f"Taking you to {entry.name} to sign in."
     return _post_page(request, action, fields, f"Sign in with {entry.name}", hint, browser)
@@ -241,17 +258,11 @@ async def _saml_callback(request: Request, fields: dict[str, str]) -> Response:
         return _post_page(
             request, request.url.path, [*relay, (RELAYED, "1")], "Signing you in", "One moment."
         )
-    if new or not _relay_matches(auth_request, signature, browser):
-        return render_error(request, 403, "Sign-in failed", "This sign-in link is not valid.")
-    if auth_request.logged_in:
-        return render_error(request, 400, "Sign-in failed", "This sign-in was already used.")
-    entry = services.connectors.get(auth_request.connector_id)
-    if (
-        entry is None
-        or not isinstance(entry.connector, PostConnector)
-        or not _path_matches(request, entry)
-    ):
-        return render_error(request, 400, "Sign-in failed", "Unknown sign-in method.")
+    bound = not new and _relay_matches(auth_request, signature, browser)
+    entry = _returning_entry(request, auth_request, bound, PostConnector)
+    if isinstance(entry, Response):
+        return entry
+    assert isinstance(entry.connector, PostConnector)
     try:
         identity: Identity = await entry.connector.handle_post(
             scopes_for(auth_request.scopes), fields["SAMLResponse"], auth_request.connector_data
