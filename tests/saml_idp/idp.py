@@ -5,24 +5,19 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import re
 import shutil
-import subprocess
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from html import unescape
 from pathlib import Path
 
 import httpx
-import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from upstream.provider import free_port
+from upstream.provider import free_port, node_server, page_form, require
 
 HERE = Path(__file__).parent
 
@@ -38,25 +33,8 @@ USERS: dict[str, dict[str, object]] = {
 }
 
 
-def require_node() -> str:
-    """node with samlify installed (``npm ci --prefix tests/saml_idp``); in CI a missing
-    one is a failure, locally a skip."""
-    node = shutil.which("node")
-    if node and (HERE / "node_modules" / "samlify").is_dir():
-        return node
-    reason = "needs node and `npm ci --prefix tests/saml_idp` (make upstream; see .ci/run)"
-    if os.environ.get("CI") or os.environ.get("PASSGATE_REQUIRE_UPSTREAM") == "1":
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
 def require_xmlsec1() -> None:
-    if shutil.which("xmlsec1"):
-        return
-    reason = "needs the xmlsec1 program (Debian package xmlsec1)"
-    if os.environ.get("CI") or os.environ.get("PASSGATE_REQUIRE_UPSTREAM") == "1":
-        pytest.fail(reason)
-    pytest.skip(reason)
+    require(bool(shutil.which("xmlsec1")), "needs the xmlsec1 program (Debian package xmlsec1)")
 
 
 @dataclass(frozen=True)
@@ -97,14 +75,6 @@ def make_key_pair(folder: Path, name: str) -> KeyPair:
     return pair
 
 
-def page_form(html: str) -> tuple[str, dict[str, str]]:
-    """The action and hidden fields of a page's (first) form."""
-    action = re.search(r'<form[^>]*action="([^"]+)"', html)
-    assert action is not None, html[:500]
-    hidden = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', html)
-    return unescape(action.group(1)), {name: unescape(value) for name, value in hidden}
-
-
 @dataclass
 class IdP:
     base: str
@@ -137,34 +107,15 @@ class IdP:
 
 @contextlib.contextmanager
 def running_idp(folder: Path) -> Iterator[IdP]:
-    node = require_node()
     keys = make_key_pair(folder, "idp")
     port = free_port()
     entity_id = f"http://127.0.0.1:{port}/metadata"
     env = {
-        **os.environ,
         "PORT": str(port),
         "ENTITY_ID": entity_id,
         "KEY_FILE": str(keys.key),
         "CERT_FILE": str(keys.cert),
         "USERS": json.dumps(USERS),
     }
-    process = subprocess.Popen(
-        [node, str(HERE / "server.js")],
-        cwd=HERE,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()  # "ready <base URL>", or EOF if it died
-        if not line.startswith("ready "):
-            raise RuntimeError(f"SAML IdP did not start: {line!r}")
-        yield IdP(base=line.split()[1], entity_id=entity_id, keys=keys)
-    finally:
-        process.kill()
-        process.wait(timeout=10)
-        if process.stdout is not None:
-            process.stdout.close()
+    with node_server(HERE, "samlify", env, "SAML IdP") as base:
+        yield IdP(base=base, entity_id=entity_id, keys=keys)

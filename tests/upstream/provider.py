@@ -22,11 +22,12 @@ HERE = Path(__file__).parent
 
 
 def page_form(html: str) -> tuple[str, dict[str, str]]:
-    """The action and hidden fields of the provider's login or consent form."""
+    """The action and hidden fields of a page's (first) form: the upstream's login or
+    consent form, the SAML IdP's auto-post form."""
     action = re.search(r'<form[^>]*action="([^"]+)"', html)
     assert action is not None, html[:500]
-    hidden = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', html))
-    return unescape(action.group(1)), hidden
+    hidden = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', html)
+    return unescape(action.group(1)), {name: unescape(value) for name, value in hidden}
 
 
 def free_port() -> int:
@@ -36,16 +37,49 @@ def free_port() -> int:
         return port
 
 
-def require_node() -> str:
-    """The node binary with ``oidc-provider`` installed (``npm ci`` in this folder); in CI
-    a missing one is a failure, locally a skip."""
-    node = shutil.which("node")
-    if node and (HERE / "node_modules" / "oidc-provider").is_dir():
-        return node
-    reason = "needs node and `npm ci --prefix tests/upstream` (see .ci/run)"
+def require(available: bool, reason: str) -> None:
+    """A test server's prerequisite: in CI (or with PASSGATE_REQUIRE_UPSTREAM=1) a missing
+    one is a failure, locally a skip with ``reason``."""
+    if available:
+        return
     if os.environ.get("CI") or os.environ.get("PASSGATE_REQUIRE_UPSTREAM") == "1":
         pytest.fail(reason)
     pytest.skip(reason)
+
+
+def require_node(folder: Path = HERE, package: str = "oidc-provider") -> str:
+    """The node binary, with ``package`` installed in ``folder`` by ``npm ci``."""
+    node = shutil.which("node")
+    installed = (folder / "node_modules" / package).is_dir()
+    require(bool(node) and installed, f"needs node and `npm ci --prefix {folder}` (make upstream)")
+    assert node is not None
+    return node
+
+
+@contextlib.contextmanager
+def node_server(folder: Path, package: str, env: Mapping[str, str], what: str) -> Iterator[str]:
+    """Run ``folder/server.js`` until the block ends; yields what follows its
+    ``ready`` line (its base URL)."""
+    node = require_node(folder, package)
+    process = subprocess.Popen(
+        [node, str(folder / "server.js")],
+        cwd=folder,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()  # "ready <url>", or EOF if it died
+        if not line.startswith("ready "):
+            raise RuntimeError(f"{what} did not start: {line!r}")
+        yield line.split()[1]
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 @dataclass
@@ -65,10 +99,8 @@ class Upstream:
 def running_upstream(
     redirect_uri: str, accounts: Mapping[str, Mapping[str, object]]
 ) -> Iterator[Upstream]:
-    node = require_node()
     port, admin_port = free_port(), free_port()
     env = {
-        **os.environ,
         "PORT": str(port),
         "ADMIN_PORT": str(admin_port),
         "CLIENT_ID": "passgate",
@@ -76,27 +108,10 @@ def running_upstream(
         "REDIRECT_URI": redirect_uri,
         "ACCOUNTS": json.dumps(accounts),
     }
-    process = subprocess.Popen(
-        [node, str(HERE / "server.js")],
-        cwd=HERE,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()  # "ready <issuer>", or EOF if it died
-        if not line.startswith("ready "):
-            raise RuntimeError(f"upstream provider did not start: {line!r}")
+    with node_server(HERE, "oidc-provider", env, "upstream provider") as issuer:
         yield Upstream(
-            issuer=line.split()[1],
+            issuer=issuer,
             admin=f"http://127.0.0.1:{admin_port}",
             client_id=env["CLIENT_ID"],
             client_secret=env["CLIENT_SECRET"],
         )
-    finally:
-        process.kill()
-        process.wait(timeout=10)
-        if process.stdout is not None:
-            process.stdout.close()
