@@ -4,7 +4,6 @@ pages (a forged answer, another browser, a broken ca file) and the SP metadata."
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -18,7 +17,7 @@ from structlog.testing import capture_logs
 
 from connectors.flow import CALLBACK, STATE, claims_of, code_to_tokens, passgate_with
 from saml_idp.forge import decode, encode, strip_signatures
-from saml_idp.idp import IdP, page_form, require_xmlsec1, running_idp
+from saml_idp.idp import IdP, connector_yaml, page_form, require_xmlsec1, running_idp
 from server.harness import ISSUER, PREFIX, Harness, assert_error_page
 
 pytestmark = pytest.mark.anyio
@@ -33,25 +32,9 @@ def idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IdP]:
         yield running
 
 
-def connector_yaml(idp: IdP, **extra: str) -> str:
-    values = {
-        "ssoURL": idp.sso_url,
-        "caData": base64.b64encode(idp.keys.cert_pem).decode(),
-        "redirectURI": CALLBACK,
-        "entityIssuer": ENTITY,
-        "ssoIssuer": idp.entity_id,
-        "usernameAttr": "username",
-        "emailAttr": "email",
-        "groupsAttr": "groups",
-        **extra,
-    }
-    lines = "".join(f"    {key}: {value}\n" for key, value in values.items())
-    return f"connectors:\n- type: saml\n  id: saml\n  name: Corporate SSO\n  config:\n{lines}"
-
-
 @asynccontextmanager
 async def passgate(idp: IdP, **extra: str) -> AsyncIterator[Harness]:
-    async with passgate_with(connector_yaml(idp, **extra)) as harness:
+    async with passgate_with(connector_yaml(idp, ISSUER, **extra)) as harness:
         metadata = await harness.client.get(f"{PREFIX}/saml/metadata/saml")
         assert metadata.status_code == 200, metadata.text
         idp.register_sp(metadata.text)  # the IdP is set up from Passgate's metadata
@@ -157,7 +140,7 @@ async def test_a_forged_relay_state_is_refused(idp: IdP) -> None:
 
 async def test_a_bad_ca_file_is_a_page_and_a_log_line(idp: IdP, tmp_path: Path) -> None:
     missing = tmp_path / "missing-idp.pem"
-    async with passgate_with(connector_yaml(idp, caData="", ca=str(missing))) as harness:
+    async with passgate_with(connector_yaml(idp, ISSUER, caData="", ca=str(missing))) as harness:
         with capture_logs() as logs:
             page = await to_idp(harness)
         assert_error_page(page, 502)

@@ -7,6 +7,7 @@ the tests skip locally and fail under CI (where ``.ci/run`` installs it).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -82,15 +83,24 @@ staticPasswords:
 """
 
 
-@pytest.fixture
-def passgate_server(tmp_path: Path) -> Iterator[Server]:
-    """``passgate serve`` on a free port, healthy; stopped (and its log shown) after."""
-    port = free_port()
+def redeem(server: Server, code: str, verifier: str = "") -> httpx.Response:
+    """The client at /token with the code the browser carried back."""
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": server.redirect_uri}
+    if verifier:
+        data["code_verifier"] = verifier
+    return httpx.post(
+        f"{server.issuer}/token", data=data, auth=(CLIENT_ID, CLIENT_SECRET), timeout=10
+    )
+
+
+@contextlib.contextmanager
+def run_passgate(tmp_path: Path, port: int, redirect_uri: str, extra: str = "") -> Iterator[Server]:
+    """``passgate serve`` on ``port`` with the page config plus ``extra`` YAML, healthy;
+    stopped (and its log kept) after."""
     issuer = f"http://127.0.0.1:{port}/dex"
-    # Nothing listens there: the browser's navigation to it is intercepted by the test.
-    redirect_uri = f"http://127.0.0.1:{free_port()}/callback"
     config = tmp_path / "config.yaml"
-    config.write_text(_config(issuer, f"127.0.0.1:{port}", tmp_path / "passgate.db", redirect_uri))
+    base = _config(issuer, f"127.0.0.1:{port}", tmp_path / "passgate.db", redirect_uri)
+    config.write_text(base + extra)
     log = tmp_path / "server.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -120,6 +130,14 @@ def passgate_server(tmp_path: Path) -> Iterator[Server]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture
+def passgate_server(tmp_path: Path) -> Iterator[Server]:
+    """``passgate serve`` on a free port with the page config."""
+    # Nothing listens at the redirect URI: the browser's navigation to it is intercepted.
+    with run_passgate(tmp_path, free_port(), f"http://127.0.0.1:{free_port()}/callback") as server:
+        yield server
 
 
 @pytest.fixture

@@ -14,11 +14,10 @@ import secrets
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-import httpx
 import pytest
 from playwright.sync_api import Page, Route, sync_playwright
 
-from .conftest import CHROMIUM_ARGS, CLIENT_ID, CLIENT_SECRET, EMAIL, PASSWORD, Server
+from .conftest import CHROMIUM_ARGS, CLIENT_ID, EMAIL, PASSWORD, Server, redeem
 
 pytestmark = pytest.mark.slow
 
@@ -121,17 +120,7 @@ def test_sign_in_and_grant_access_in_chromium(
     assert len(query["code"]) == 1
 
     # The client redeems the code the browser carried.
-    token = httpx.post(
-        f"{passgate_server.issuer}/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": query["code"][0],
-            "redirect_uri": passgate_server.redirect_uri,
-            "code_verifier": verifier,
-        },
-        auth=(CLIENT_ID, CLIENT_SECRET),
-        timeout=10,
-    )
+    token = redeem(passgate_server, query["code"][0], verifier)
     assert token.status_code == 200, token.text
     assert {"access_token", "id_token", "refresh_token"} <= set(token.json())
 

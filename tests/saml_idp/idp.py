@@ -3,6 +3,7 @@ and walk a browser through it: post the AuthnRequest, sign in, get the signed an
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import shutil
@@ -103,6 +104,23 @@ class IdP:
             assert answer.status_code == 200, answer.text
         acs, back = page_form(answer.text)
         return {**back, "action": acs}
+
+
+def connector_yaml(idp: IdP, issuer: str, *, sso_url: str = "", **extra: str) -> str:
+    """A Passgate ``saml`` connector (id ``saml``) for this IdP, under ``issuer``."""
+    values = {
+        "ssoURL": sso_url or idp.sso_url,
+        "caData": base64.b64encode(idp.keys.cert_pem).decode(),
+        "redirectURI": f"{issuer}/callback",
+        "entityIssuer": f"{issuer}/saml/metadata/saml",
+        "ssoIssuer": idp.entity_id,
+        "usernameAttr": "username",
+        "emailAttr": "email",
+        "groupsAttr": "groups",
+        **extra,
+    }
+    lines = "".join(f"    {key}: {value}\n" for key, value in values.items())
+    return f"connectors:\n- type: saml\n  id: saml\n  name: Corporate SSO\n  config:\n{lines}"
 
 
 @contextlib.contextmanager
