@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from passgate.config.environ import expand, expand_scoped, expand_tree
+from passgate.config.environ import expand, expand_scoped, expand_tree, unset_names
 
 from .helpers import BCRYPT_PASSWORD, document, load, problems, user
 
@@ -93,6 +93,26 @@ def test_storage_options_are_expanded_at_load() -> None:
 
 def test_unset_variables_expand_to_empty_like_go() -> None:
     doc = document(storage={"type": "sqlite3", "config": {"file": "$NOPE"}})
+    assert problems(doc) == {
+        "storage.config.file": "must not be empty ($NOPE is not set in the environment)"
+    }
+
+
+def test_errors_name_the_unset_variables_behind_a_value() -> None:
+    ldap = {
+        "host": "ldap.example.com:636",
+        "bindDN": "cn=admin",
+        "bindPW": "${LDAP_PASSWORD}$EMPTY",
+        "userSearch": {"baseDN": "dc=example", "username": "uid"},
+    }
+    doc = document(connectors=[{"type": "ldap", "id": "ldap", "name": "LDAP", "config": ldap}])
+    found = problems(doc, {"EMPTY": ""})
+    assert found == {
+        "connectors[0].config.bindPW": "must be set when bindDN is set "
+        "($LDAP_PASSWORD, $EMPTY are not set in the environment)"
+    }
+    # A value that expansion did not change gets no such note.
+    doc = document(storage={"type": "sqlite3", "config": {"file": ""}})
     assert problems(doc) == {"storage.config.file": "must not be empty"}
 
 
@@ -125,3 +145,8 @@ def test_password_hashes_and_other_keys_are_not_expanded() -> None:
     assert config.static_passwords[0].hash == BCRYPT_PASSWORD
     assert config.static_clients[0].secret == "$SECRET"
     assert config.static_clients[0].redirect_uris == ["https://a/$X"]
+
+
+def test_unset_names_lists_each_missing_variable_once() -> None:
+    env = {"SET": "x", "EMPTY": ""}
+    assert unset_names("$SET/$A/${A}/$EMPTY/$$/${}", env) == ["A", "EMPTY"]

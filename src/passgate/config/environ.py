@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["ENV_EXPANDED_SECTIONS", "expand", "expand_scoped", "expand_tree"]
+__all__ = ["ENV_EXPANDED_SECTIONS", "expand", "expand_scoped", "expand_tree", "unset_names"]
 
 # (top-level key, nested key): where Dex runs os.ExpandEnv. "connectors" is a list.
 ENV_EXPANDED_SECTIONS = (("storage", "config"), ("connectors", "config"), ("signer", "config"))
@@ -61,6 +61,20 @@ def expand(text: str, lookup: Callable[[str], str]) -> str:
         j += 1
     out.append(text[i:])
     return "".join(out)
+
+
+def unset_names(text: str, environ: Mapping[str, str]) -> list[str]:
+    """The variables ``text`` refers to that are unset or empty in ``environ``: what a
+    config error about the expanded value should name, since the file shows ``$VAR``."""
+    names: list[str] = []
+
+    def lookup(name: str) -> str:
+        if name.isidentifier() and not environ.get(name) and name not in names:
+            names.append(name)
+        return ""
+
+    expand(text, lookup)
+    return names
 
 
 def expand_tree(value: Any, environ: Mapping[str, str]) -> Any:

@@ -20,7 +20,7 @@ from pydantic_core import ErrorDetails
 
 from passgate.config.base import Loc, allowed_keys, format_loc
 from passgate.config.checks import run_checks
-from passgate.config.environ import expand_scoped
+from passgate.config.environ import expand_scoped, unset_names
 from passgate.config.errors import ConfigError, ConfigIssue
 from passgate.config.model import Config, partial_sections
 from passgate.config.source import read_yaml
@@ -172,12 +172,35 @@ def _issue(raw: Any, lines: Mapping[Loc, int], loc: Loc, message: str) -> Config
     return ConfigIssue(format_loc(spelled), message, _line(lines, spelled))
 
 
-def _issues(exc: ValidationError, raw: Any, lines: Mapping[Loc, int]) -> list[ConfigIssue]:
+def _node(tree: Any, loc: Loc) -> Any:
+    for part in loc:
+        tree = _child(tree, part)[0]
+    return tree
+
+
+def _with_unset(message: str, raw: Any, data: Any, loc: Loc, env: Mapping[str, str]) -> str:
+    """Name the unset variables behind a value that expansion changed, so "must not be
+    empty" for ``bindPW: $LDAP_PASSWORD`` says which variable to set."""
+    written, expanded = _node(raw, loc), _node(data, loc)
+    if not isinstance(written, str) or written == expanded:
+        return message
+    names = unset_names(written, env)
+    if not names:
+        return message
+    listed = ", ".join(f"${name}" for name in names)
+    verb = "is" if len(names) == 1 else "are"
+    return f"{message} ({listed} {verb} not set in the environment)"
+
+
+def _issues(
+    exc: ValidationError, raw: Any, data: Any, lines: Mapping[Loc, int], env: Mapping[str, str]
+) -> list[ConfigIssue]:
     issues = []
     for error in exc.errors(include_url=False, include_input=False):
         loc = tuple(error["loc"])
         spelled = _spelled(raw, loc)
-        issues.append(_issue(raw, lines, loc, _message(error, raw, spelled)))
+        message = _with_unset(_message(error, raw, spelled), raw, data, loc, env)
+        issues.append(_issue(raw, lines, loc, message))
     return issues
 
 
@@ -197,13 +220,16 @@ def parse_config(text: str, environ: Mapping[str, str] | None = None) -> Config:
     try:
         config = Config.model_validate(data, context=context)
     except ValidationError as exc:
-        issues += _issues(exc, raw, lines)
+        issues += _issues(exc, raw, data, lines, env)
     else:
         if not issues:
             return config
     # Cross-section rules on the sections that did validate, so nothing waits for a rerun.
     findings = run_checks(partial_sections(data, context))
-    issues += [_issue(raw, lines, loc, message) for loc, message in findings.errors]
+    issues += [
+        _issue(raw, lines, loc, _with_unset(message, raw, data, loc, env))
+        for loc, message in findings.errors
+    ]
     unique = list(dict.fromkeys(issues))
     unique.sort(key=lambda issue: issue.line if issue.line is not None else 1 << 30)
     raise ConfigError(unique)
