@@ -157,7 +157,12 @@ _UNIT_NS = {"ns": NS, "us": US, "\u00b5s": US, "ms": MS, "s": S, "m": M, "h": H}
 )
 def test_components_add_up(parts: list[tuple[int, str]]) -> None:
     text = "".join(f"{value}{unit}" for value, unit in parts)
-    assert parse_duration_ns(text) == sum(value * _UNIT_NS[unit] for value, unit in parts)
+    total = sum(value * _UNIT_NS[unit] for value, unit in parts)
+    if total > MAX_NS:  # Go's int64 nanoseconds: about 2562047h
+        with pytest.raises(ValueError, match="out of range"):
+            parse_duration_ns(text)
+    else:
+        assert parse_duration_ns(text) == total
 
 
 # The grammar Go accepts (before range and unit-name checks).
