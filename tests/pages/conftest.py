@@ -33,6 +33,8 @@ CHROMIUM_ARGS = [
 ]
 CLIENT_ID = "page-app"
 CLIENT_SECRET = "cGFnZS1hcHAtc2VjcmV0"
+# A public client without redirect URIs, for the device flow (tests/pages/test_device.py).
+DEVICE_CLIENT_ID = "page-cli"
 EMAIL = "jane@example.com"
 PASSWORD = "correct horse battery staple"
 
@@ -75,6 +77,9 @@ staticClients:
   name: Page App
   secret: {CLIENT_SECRET}
   redirectURIs: ["{redirect_uri}"]
+- id: {DEVICE_CLIENT_ID}
+  name: Page CLI
+  public: true
 staticPasswords:
 - email: {EMAIL}
   hash: "{hashed}"

@@ -103,7 +103,8 @@ async def test_content_type_parameters_are_fine(harness: Harness) -> None:
         ({"grant_type": ""}, "invalid_request"),
         ({"grant_type": "magic"}, "unsupported_grant_type"),
         ({"grant_type": "implicit"}, "unsupported_grant_type"),
-        ({"grant_type": "urn:ietf:params:oauth:grant-type:device_code"}, "unsupported_grant_type"),
+        # Implemented (RFC 8628, tests/server/test_device.py): no device_code is malformed.
+        ({"grant_type": "urn:ietf:params:oauth:grant-type:device_code"}, "invalid_request"),
         ({"grant_type": "urn:ietf:params:oauth:grant-type:token-exchange"},
          "unsupported_grant_type"),
         ({"grant_type": "x" * 5000}, "invalid_request"),

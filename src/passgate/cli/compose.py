@@ -33,12 +33,14 @@ from passgate.connectors.mock import MockCallbackConnector, MockPasswordConnecto
 from passgate.connectors.oidc import OIDCConnector
 from passgate.connectors.saml import SAMLConnector
 from passgate.keys import KeyManager
+from passgate.kube.kubeconfig import clusters_from_config
 from passgate.provider.connectors import ConnectorEntry, ConnectorRegistry
 from passgate.provider.directory import Directory
 from passgate.provider.limits import LoginLimiter
 from passgate.provider.settings import IMPLEMENTED_GRANTS, ProviderSettings, RefreshPolicy
 from passgate.provider.token import TokenEndpoint
 from passgate.server.app import create_app, create_telemetry_app, issuer_path, templates
+from passgate.server.kubeconfig import kubeconfig_client
 from passgate.server.metrics import Metrics
 from passgate.server.services import Services, WebSettings
 from passgate.storage.base import Storage
@@ -78,7 +80,7 @@ def static_clients(config: Config) -> list[Client]:
             allowed_connectors=tuple(client.allowed_connectors),
         )
         for client in config.static_clients
-    ]
+    ] + ([kubeconfig_client(config.issuer)] if config.kubernetes.clusters else [])
 
 
 def static_passwords(config: Config) -> list[Password]:
@@ -158,6 +160,7 @@ def provider_settings(config: Config) -> ProviderSettings:
         issuer=config.issuer,
         id_token_lifetime=config.expiry.id_tokens,
         auth_request_lifetime=config.expiry.auth_requests,
+        device_request_lifetime=config.expiry.device_requests,
         refresh=RefreshPolicy(
             reuse_interval=refresh.reuse_interval,
             valid_if_not_used_for=refresh.valid_if_not_used_for,
@@ -232,6 +235,8 @@ async def build(
         clock=clock,
         templates=templates(),
         metrics=Metrics(),
+        kube_clusters=tuple(clusters_from_config(config)),
+        publish_clusters=config.kubernetes.publish_clusters,
     )
     gc = GarbageCollector(storage, clock, interval=GC_INTERVAL)
     return Runtime(

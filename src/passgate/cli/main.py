@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sys
 
@@ -20,6 +19,8 @@ def cli() -> None:
 @click.argument("config_file", type=click.Path(dir_okay=False))
 def serve(config_file: str) -> None:
     """Serve the issuer described by CONFIG_FILE (a Dex-compatible config.yaml)."""
+    import asyncio  # here, not at the top: `passgate get-token` runs for every kubectl command
+
     from passgate.cli.serve import run
     from passgate.config import ConfigError, load_config
     from passgate.logs import configure
@@ -65,3 +66,11 @@ def version() -> None:
 
 def main() -> None:
     cli()
+
+
+# Kubernetes set-up: `passgate kubeconfig` and `passgate apiserver-config`.
+from passgate.cli.kubernetes import apiserver_config_command, kubeconfig_command  # noqa: E402
+
+cli.add_command(kubeconfig_command)
+cli.add_command(apiserver_config_command)
+

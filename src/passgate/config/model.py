@@ -27,6 +27,7 @@ from passgate.config.clients import StaticClient, StaticPassword
 from passgate.config.connectors import ConnectorConfig
 from passgate.config.expiry import ExpiryConfig, SignerConfig
 from passgate.config.fields import check_issuer
+from passgate.config.kubernetes import KubernetesConfig
 from passgate.config.oauth2 import OAuth2Config
 from passgate.config.server import (
     FrontendConfig,
@@ -59,6 +60,7 @@ class Config(DexModel):
     frontend: FrontendConfig = Field(default_factory=FrontendConfig)
     sessions: dict[str, Any] | None = None  # recognised; implemented in a later issue
     mfa: dict[str, Any] | None = None  # recognised; implemented in a later issue
+    kubernetes: KubernetesConfig = Field(default_factory=KubernetesConfig)  # Passgate's own
 
     _warnings: list[str] = PrivateAttr(default_factory=list)
 

@@ -21,7 +21,7 @@ from passgate.oauth2.scopes import OPENID, classify, split
 from passgate.provider.connectors import ConnectorEntry, ConnectorRegistry
 from passgate.provider.directory import Directory
 from passgate.provider.ids import new_id
-from passgate.provider.settings import AUTHORIZATION_CODE, ProviderSettings
+from passgate.provider.settings import AUTHORIZATION_CODE, DEVICE_CODE, ProviderSettings
 from passgate.storage.models import AuthRequest, Client
 
 _PROMPTS = frozenset({"none", "login", "consent", "select_account"})
@@ -80,7 +80,9 @@ async def authorize(
     if not redirect_uri:
         # OIDC Core §3.1.2.1: redirect_uri is REQUIRED.
         raise UntrustedRedirectError("missing required parameter 'redirect_uri'")
-    if not is_valid_redirect_uri(client, redirect_uri):
+    if not is_valid_redirect_uri(client, redirect_uri) and not _device_sign_in(
+        redirect_uri, settings
+    ):
         raise UntrustedRedirectError("redirect_uri is not registered for this client")
     state = params.get("state", "")
     try:
@@ -107,6 +109,12 @@ async def authorize(
     )
     await directory.storage.create_auth_request(request)
     return Authorization(request, client, usable, show_chooser)
+
+
+def _device_sign_in(redirect_uri: str, settings: ProviderSettings) -> bool:
+    """RFC 8628 §3.3: the device flow signs the person in through this endpoint and the
+    code returns to Passgate itself (``provider.device``), never to the client."""
+    return redirect_uri == settings.device_callback_uri and DEVICE_CODE in settings.grant_types
 
 
 def _validate(

@@ -54,6 +54,16 @@ class Grant:
     connector_data: bytes = b""
 
 
+@dataclass(frozen=True, slots=True)
+class RedeemedCode:
+    """A redeemed authorization code: the grant, and the ids of the refresh and access
+    tokens recorded on the code (so a replay can revoke them, RFC 6749 §4.1.2)."""
+
+    grant: Grant
+    refresh_id: str
+    jti: str
+
+
 def audience(client_id: str, scopes: tuple[str, ...]) -> list[str]:
     """Dex semantics: the peers asked for with ``audience:server:client_id:``, plus the
     client itself; the client alone when no peer was asked for."""

@@ -9,8 +9,10 @@ AUTHORIZATION_CODE = "authorization_code"
 REFRESH_TOKEN = "refresh_token"
 PASSWORD = "password"
 CLIENT_CREDENTIALS = "client_credentials"
-IMPLEMENTED_GRANTS = frozenset({AUTHORIZATION_CODE, REFRESH_TOKEN, PASSWORD, CLIENT_CREDENTIALS})
 DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
+IMPLEMENTED_GRANTS = frozenset(
+    {AUTHORIZATION_CODE, REFRESH_TOKEN, PASSWORD, CLIENT_CREDENTIALS, DEVICE_CODE}
+)
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 
 
@@ -41,6 +43,8 @@ class ProviderSettings:
     auth_request_lifetime: timedelta = timedelta(hours=24)
     # RFC 6749 §4.1.2: "A maximum authorization code lifetime of 10 minutes is RECOMMENDED."
     auth_code_lifetime: timedelta = timedelta(minutes=10)
+    # ``expiry.deviceRequests``: how long a device code and its user code live (RFC 8628).
+    device_request_lifetime: timedelta = timedelta(minutes=5)
     refresh: RefreshPolicy = field(default_factory=RefreshPolicy)
     response_types: tuple[str, ...] = ("code",)
     grant_types: tuple[str, ...] = (
@@ -48,6 +52,7 @@ class ProviderSettings:
         REFRESH_TOKEN,
         PASSWORD,
         CLIENT_CREDENTIALS,
+        DEVICE_CODE,
     )
     skip_approval_screen: bool = False
     always_show_login_screen: bool = False
@@ -55,3 +60,9 @@ class ProviderSettings:
     pkce_enforce: bool = False
     pkce_methods: tuple[str, ...] = ("S256", "plain")
     login_limits: LoginLimits = field(default_factory=LoginLimits)
+
+    @property
+    def device_callback_uri(self) -> str:
+        """Where the device flow's browser sign-in returns (Dex ``/device/callback``).
+        It is Passgate's own endpoint, so no client needs to register it."""
+        return self.issuer.rstrip("/") + "/device/callback"

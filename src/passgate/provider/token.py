@@ -25,14 +25,16 @@ from passgate.oauth2.params import Params
 from passgate.oauth2.scopes import OPENID, split
 from passgate.provider.authorize import check_scopes
 from passgate.provider.connectors import ConnectorRegistry
+from passgate.provider.device import DeviceFlow
 from passgate.provider.directory import Directory
 from passgate.provider.ids import new_id, secret_hash
-from passgate.provider.issue import Grant, ResponseMinter, TokenResponse
+from passgate.provider.issue import Grant, RedeemedCode, ResponseMinter, TokenResponse
 from passgate.provider.limits import LoginLimiter, TooManyAttempts
 from passgate.provider.login import check_password, claims_of, scopes_for
 from passgate.provider.refresh import RefreshGrant
 from passgate.provider.settings import (
     AUTHORIZATION_CODE,
+    DEVICE_CODE,
     IMPLEMENTED_GRANTS,
     PASSWORD,
     REFRESH_TOKEN,
@@ -75,6 +77,15 @@ class TokenEndpoint:
             policy=settings.refresh,
             clock=clock,
         )
+        self.device = DeviceFlow(
+            directory=directory,
+            connectors=connectors,
+            minter=self._minter,
+            settings=settings,
+            clock=clock,
+            authenticate=self.authenticate,
+            redeem=self.redeem_code,
+        )
 
     async def handle(
         self, form: Params, authorization: str | None, address: str = ""
@@ -89,6 +100,8 @@ class TokenEndpoint:
             return await self._refresh.handle(client, form)
         if grant_type == PASSWORD:
             return await self._password(client, form, address)
+        if grant_type == DEVICE_CODE:
+            return await self.device.poll(client, form)
         return await self._client_credentials(client, form)
 
     async def authenticate(self, form: Params, authorization: str | None) -> Client:
@@ -109,6 +122,18 @@ class TokenEndpoint:
     # -- RFC 6749 §4.1.3 -------------------------------------------------------------
     async def _authorization_code(self, client: Client, form: Params) -> TokenResponse:
         value = form.require("code")
+        redeemed = await self.redeem_code(
+            client, value, form.optional("redirect_uri"), form.optional("code_verifier")
+        )
+        grant = redeemed.grant
+        refresh = await self._minter.new_refresh_token(grant, redeemed.refresh_id)
+        return await self._minter.mint(grant, jti=redeemed.jti, code=value, refresh_token=refresh)
+
+    async def redeem_code(
+        self, client: Client, value: str, redirect_uri: str, verifier: str
+    ) -> RedeemedCode:
+        """Check and spend an authorization code (single use); the device flow's callback
+        redeems its code here too."""
         code_id = secret_hash(value)
         try:
             code = await self._storage.get_auth_code(code_id)
@@ -122,9 +147,9 @@ class TokenEndpoint:
         if code.expiry < self._clock():
             raise InvalidGrantError("the authorization code has expired")
         # RFC 6749 §4.1.3: redirect_uri must be identical to the authorization request's.
-        if form.optional("redirect_uri") != code.redirect_uri:
+        if redirect_uri != code.redirect_uri:
             raise InvalidGrantError("redirect_uri does not match the authorization request")
-        pkce.verify(code.pkce, form.optional("code_verifier"))
+        pkce.verify(code.pkce, verifier)
         grant = Grant(
             client_id=client.id,
             claims=code.claims,
@@ -150,8 +175,7 @@ class TokenEndpoint:
             raise InvalidGrantError("the authorization code was already used") from None
         except NotFoundError:
             raise InvalidGrantError("invalid or expired authorization code") from None
-        refresh = await self._minter.new_refresh_token(grant, refresh_id)
-        return await self._minter.mint(grant, jti=jti, code=value, refresh_token=refresh)
+        return RedeemedCode(grant, refresh_id, jti)
 
     async def _revoke_issued(self, code: AuthCode) -> None:
         """RFC 6749 §4.1.2: on a replayed code, revoke the tokens it issued."""

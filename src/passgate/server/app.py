@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from passgate.server import auth, callback, oidc, token
+from passgate.server import auth, callback, device, kubeconfig, oidc, token
 from passgate.server.errors import render_error
 from passgate.server.metrics import Metrics
 from passgate.server.middleware import (
@@ -60,6 +60,8 @@ def create_app(services: Services) -> Starlette:
         *token.routes,
         *auth.routes,
         *callback.routes,
+        *device.routes,
+        *kubeconfig.routes,
         Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     prefix = services.web.issuer_path

@@ -27,6 +27,7 @@ _KNOWN_ENDPOINTS = frozenset(
     {
         "/.well-known/openid-configuration", "/keys", "/auth", "/approval", "/token",
         "/userinfo", "/callback", "/healthz", "/healthz/live", "/healthz/ready", "/metrics",
+        "/device", "/device/code", "/device/auth/verify_code", "/device/callback",
     }
 )  # fmt: skip
 

@@ -9,7 +9,7 @@ from starlette.routing import Route
 from passgate.oauth2.client_auth import SUPPORTED_METHODS
 from passgate.oauth2.errors import OAuthError
 from passgate.oauth2.scopes import SUPPORTED_SCOPES
-from passgate.provider.settings import ProviderSettings
+from passgate.provider.settings import DEVICE_CODE, ProviderSettings
 from passgate.provider.userinfo import bearer_token, userinfo
 from passgate.server.errors import NO_STORE, json_error
 from passgate.server.forms import form_params
@@ -30,6 +30,12 @@ def discovery_document(settings: ProviderSettings, algorithm: str) -> dict[str, 
         "token_endpoint": f"{base}/token",
         "jwks_uri": f"{base}/keys",
         "userinfo_endpoint": f"{base}/userinfo",
+        # RFC 8628 §4: advertised only while the grant is enabled.
+        **(
+            {"device_authorization_endpoint": f"{base}/device/code"}
+            if DEVICE_CODE in settings.grant_types
+            else {}
+        ),
         "response_types_supported": list(settings.response_types),
         "response_modes_supported": ["query"],
         "subject_types_supported": ["public"],

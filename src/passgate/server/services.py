@@ -8,6 +8,7 @@ from starlette.templating import Jinja2Templates
 
 from passgate.clock import Clock
 from passgate.keys import KeyManager
+from passgate.kube.kubeconfig import ClusterEntry
 from passgate.provider.connectors import ConnectorRegistry
 from passgate.provider.directory import Directory
 from passgate.provider.limits import LoginLimiter
@@ -47,3 +48,6 @@ class Services:
     clock: Clock
     templates: Jinja2Templates
     metrics: Metrics
+    # kubernetes.clusters for the /kubeconfig page (empty: no page) and its JSON listing.
+    kube_clusters: tuple[ClusterEntry, ...]
+    publish_clusters: bool

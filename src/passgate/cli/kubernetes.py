@@ -1,0 +1,193 @@
+"""``passgate kubeconfig`` and ``passgate apiserver-config``: Kubernetes set-up commands.
+
+Imports stay light (no ``server/``): both commands run on laptops and in CI jobs.
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from passgate.config import Config
+    from passgate.kube.kubeconfig import ClusterEntry
+
+FORMATS = ("all", "flags", "v1beta1", "v1")
+
+
+def _load(config_file: str) -> Config:
+    from passgate.config import ConfigError, load_config
+
+    try:
+        return load_config(config_file)
+    except ConfigError as error:
+        raise click.ClickException(f"invalid configuration {config_file}:\n{error}") from None
+    except OSError as error:
+        raise click.ClickException(f"cannot read {config_file}: {error.strerror}") from None
+
+
+def _fetch_listing(issuer_url: str, ca_file: str | None) -> list[ClusterEntry]:
+    """GET ``<issuer>/kubeconfig/clusters`` (sync httpx: a CLI, not the server)."""
+    import httpx
+
+    from passgate.config.kubernetes import pem_file
+    from passgate.kube.kubeconfig import KubeconfigError, clusters_from_listing
+
+    issuer = issuer_url.rstrip("/")
+    ca_data = ""
+    verify: bool | str = True
+    if ca_file:
+        try:
+            ca_data = base64.b64encode(pem_file(ca_file).encode("ascii")).decode("ascii")
+        except ValueError as error:
+            raise click.ClickException(f"--certificate-authority: {error}") from None
+        verify = ca_file
+    url = f"{issuer}/kubeconfig/clusters"
+    try:
+        response = httpx.get(url, verify=verify, timeout=15.0, follow_redirects=False)
+    except httpx.HTTPError as error:
+        raise click.ClickException(f"cannot reach {url}: {error}") from None
+    if response.status_code == 404:
+        raise click.ClickException(f"{issuer} does not publish its clusters (publishClusters)")
+    if response.status_code != 200:
+        raise click.ClickException(f"{url} answered {response.status_code}")
+    try:
+        return clusters_from_listing(response.json(), issuer, ca_data)
+    except (ValueError, KubeconfigError) as error:
+        raise click.ClickException(f"{url}: {error}") from None
+
+
+@click.command("kubeconfig")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    help="The platform team's passgate config (reads kubernetes.clusters).",
+)
+@click.option("--issuer-url", help="Read the clusters from <issuer>/kubeconfig/clusters.")
+@click.option(
+    "--certificate-authority",
+    "ca_file",
+    type=click.Path(dir_okay=False),
+    help="PEM CA of the issuer's TLS certificate (with --issuer-url).",
+)
+@click.option("--cluster", "clusters", multiple=True, help="A cluster to add (repeatable).")
+@click.option("--all", "all_clusters", is_flag=True, help="Add every cluster.")
+@click.option(
+    "--kubeconfig",
+    "kubeconfig_path",
+    help="The file to merge into (default: first $KUBECONFIG entry or ~/.kube/config).",
+)
+@click.option("--output", "-o", "output", help="'-' prints the entries instead of merging.")
+@click.option("--set-current-context", "current", help="Make this context current.")
+def kubeconfig_command(
+    config_file: str | None,
+    issuer_url: str | None,
+    ca_file: str | None,
+    clusters: tuple[str, ...],
+    all_clusters: bool,
+    kubeconfig_path: str | None,
+    output: str | None,
+    current: str | None,
+) -> None:
+    """Add kubeconfig entries (cluster, exec user, context) that sign in with Passgate.
+
+    Each cluster NAME gets a cluster NAME, a user NAME-passgate running `passgate
+    get-token`, and a context NAME. Other entries of the file are kept.
+    """
+    from passgate.kube import kubeconfig
+
+    if bool(config_file) == bool(issuer_url):
+        raise click.UsageError("give exactly one of --config or --issuer-url")
+    if bool(clusters) == all_clusters:
+        raise click.UsageError("name clusters with --cluster NAME, or pass --all")
+    if output not in (None, "-"):
+        raise click.UsageError("--output takes only '-' (use --kubeconfig PATH for a file)")
+    if output and kubeconfig_path:
+        raise click.UsageError("--output - and --kubeconfig exclude each other")
+    if config_file:
+        available = kubeconfig.clusters_from_config(_load(config_file))
+    else:
+        assert issuer_url is not None
+        available = _fetch_listing(issuer_url, ca_file)
+    if not available:
+        raise click.ClickException("no clusters are configured (kubernetes.clusters is empty)")
+    try:
+        chosen = kubeconfig.select(available, list(clusters))
+        entries = kubeconfig.build(chosen)
+        if output == "-":
+            click.echo(
+                kubeconfig.dump(kubeconfig.merge(None, entries, current_context=current)), nl=False
+            )
+            return
+        path = Path(kubeconfig_path) if kubeconfig_path else kubeconfig.default_path()
+        document = kubeconfig.merge(kubeconfig.read(path), entries, current_context=current)
+        kubeconfig.write(path, document)
+    except (kubeconfig.KubeconfigError, OSError) as error:
+        raise click.ClickException(str(error)) from None
+    names = ", ".join(entry.name for entry in chosen)
+    click.echo(f"{path}: added context(s) {names}", err=True)
+    click.echo(f"try: kubectl --context {chosen[0].name} get namespaces", err=True)
+
+
+@click.command("apiserver-config")
+@click.argument("config_file", type=click.Path(dir_okay=False))
+@click.option("--cluster", required=True, help="A kubernetes.clusters name.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="all",
+    show_default=True,
+    help="flags, an AuthenticationConfiguration (v1beta1 or v1), or all three.",
+)
+@click.option(
+    "--oidc-ca-file",
+    "ca_file",
+    help="Path of Passgate's CA on the apiserver host (for --oidc-ca-file).",
+)
+def apiserver_config_command(config_file: str, cluster: str, fmt: str, ca_file: str | None) -> None:
+    """Print the kube-apiserver settings that accept Passgate's tokens for CLUSTER."""
+    import yaml
+
+    from passgate.kube import apiserver
+
+    config = _load(config_file)
+    try:
+        settings = apiserver.settings_for(config, cluster, ca_file=ca_file)
+    except apiserver.UnknownClusterError as error:
+        raise click.ClickException(str(error)) from None
+    if not settings.issuer.startswith("https://"):
+        click.echo("warning: kube-apiserver accepts only an https issuer URL", err=True)
+    if settings.ca_pem and not ca_file and not config.kubernetes.issuer_ca:
+        click.echo(
+            f"note: write kubernetes.issuerCAData's PEM to {settings.ca_file} "
+            "on the apiserver host (or pass --oidc-ca-file)",
+            err=True,
+        )
+    flag_text = "\n".join(apiserver.flags(settings)) + "\n"
+    if fmt == "flags":
+        click.echo(flag_text, nl=False)
+        return
+    documents = {
+        version: yaml.safe_dump(
+            apiserver.authentication_configuration(settings, version), sort_keys=False
+        )
+        for version in apiserver.AUTHENTICATION_API_VERSIONS
+    }
+    if fmt in documents:
+        click.echo(documents[fmt], nl=False)
+        return
+    click.echo(f"# kube-apiserver flags for cluster {cluster} (Kubernetes any version)")
+    click.echo(flag_text)
+    for version, text in documents.items():
+        since = "1.30" if version == "v1beta1" else "1.34"
+        click.echo(
+            f"# --- AuthenticationConfiguration {version} (Kubernetes {since}+), "
+            "for --authentication-config instead of the --oidc-* flags"
+        )
+        click.echo("---")
+        click.echo(text)

@@ -1,0 +1,135 @@
+"""kube-apiserver settings that accept Passgate's ID tokens for one cluster.
+
+Two equivalent forms (DESIGN §4): the ``--oidc-*`` flags, and a structured
+``AuthenticationConfiguration`` (``apiserver.config.k8s.io/v1beta1`` from 1.30, ``v1``
+from 1.34, passed with ``--authentication-config``; the two forms exclude each other).
+
+Username prefix, as kube-apiserver applies it to the flags: unset means no prefix for
+the ``email`` claim and ``<issuer>#`` for any other claim; ``-`` means no prefix. The
+structured config has no defaults, so the same effective prefix is written out. With
+the ``email`` claim the apiserver also requires ``email_verified``, when present, to be
+``true``; the structured form states that rule explicitly as the CEL expression the
+apiserver documents (``claims.?email_verified.orValue(true) == true``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from passgate.config import Config
+
+__all__ = [
+    "AUTHENTICATION_API_VERSIONS",
+    "DEFAULT_CA_FILE",
+    "ApiserverSettings",
+    "UnknownClusterError",
+    "authentication_configuration",
+    "flags",
+    "settings_for",
+]
+
+AuthVersion = Literal["v1beta1", "v1"]
+AUTHENTICATION_API_VERSIONS: tuple[AuthVersion, ...] = ("v1beta1", "v1")
+#: Where ``--oidc-ca-file`` points when the config holds the CA as data, not as a path.
+DEFAULT_CA_FILE = "/etc/kubernetes/pki/passgate-ca.crt"
+EMAIL_VERIFIED_RULE = "claims.?email_verified.orValue(true) == true"
+
+
+class UnknownClusterError(LookupError):
+    """The config has no ``kubernetes.clusters`` entry of that name."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApiserverSettings:
+    """What one cluster's kube-apiserver needs to know about Passgate."""
+
+    issuer: str
+    client_id: str
+    username_claim: str = "email"
+    groups_claim: str = "groups"
+    username_prefix: str | None = None  # None: kube's default; "-": none
+    groups_prefix: str | None = None
+    signing_algorithm: str = "RS256"
+    ca_pem: str = ""  # Passgate's TLS CA, when private
+    ca_file: str = ""  # where the apiserver host keeps ca_pem
+
+    def effective_username_prefix(self) -> str:
+        """The prefix kube-apiserver really prepends (see the module docstring)."""
+        if self.username_prefix is None:
+            return "" if self.username_claim == "email" else f"{self.issuer}#"
+        return "" if self.username_prefix == "-" else self.username_prefix
+
+
+def settings_for(config: Config, cluster: str, *, ca_file: str | None = None) -> ApiserverSettings:
+    """The settings of ``cluster`` (a ``kubernetes.clusters`` name). ``ca_file`` is the
+    path of Passgate's CA on the apiserver host (default: ``issuerCA`` as configured, or
+    :data:`DEFAULT_CA_FILE` when the CA was given as data)."""
+    kube = config.kubernetes
+    entry = kube.cluster(cluster)
+    if entry is None:
+        known = ", ".join(item.name for item in kube.clusters) or "none configured"
+        raise UnknownClusterError(f"no cluster named {cluster!r} in kubernetes.clusters ({known})")
+    pem = kube.issuer_ca_pem
+    if ca_file is None:
+        ca_file = (kube.issuer_ca or DEFAULT_CA_FILE) if pem else ""
+    return ApiserverSettings(
+        issuer=config.issuer,
+        client_id=entry.client_id,
+        username_claim=entry.username_claim,
+        groups_claim=entry.groups_claim,
+        username_prefix=entry.username_prefix,
+        groups_prefix=entry.groups_prefix,
+        signing_algorithm=config.signing_algorithm(),
+        ca_pem=pem,
+        ca_file=ca_file if pem else "",
+    )
+
+
+def flags(settings: ApiserverSettings) -> list[str]:
+    """The kube-apiserver ``--oidc-*`` flags, one ``--name=value`` string each."""
+    out = [
+        f"--oidc-issuer-url={settings.issuer}",
+        f"--oidc-client-id={settings.client_id}",
+        f"--oidc-username-claim={settings.username_claim}",
+        f"--oidc-groups-claim={settings.groups_claim}",
+        f"--oidc-signing-algs={settings.signing_algorithm}",
+    ]
+    if settings.ca_file:
+        out.append(f"--oidc-ca-file={settings.ca_file}")
+    if settings.username_prefix is not None:
+        out.append(f"--oidc-username-prefix={settings.username_prefix}")
+    if settings.groups_prefix is not None:
+        out.append(f"--oidc-groups-prefix={settings.groups_prefix}")
+    return out
+
+
+def authentication_configuration(
+    settings: ApiserverSettings, version: AuthVersion = "v1"
+) -> dict[str, Any]:
+    """An ``AuthenticationConfiguration`` equivalent to :func:`flags`."""
+    if version not in AUTHENTICATION_API_VERSIONS:
+        raise ValueError(f"unknown AuthenticationConfiguration version {version!r}")
+    issuer: dict[str, Any] = {"url": settings.issuer, "audiences": [settings.client_id]}
+    if settings.ca_pem:
+        issuer["certificateAuthority"] = settings.ca_pem  # PEM text, not a path
+    authenticator: dict[str, Any] = {"issuer": issuer}
+    if settings.username_claim == "email":
+        # Also applied automatically for username.claim: email; stated for the reader.
+        authenticator["claimValidationRules"] = [
+            {"expression": EMAIL_VERIFIED_RULE, "message": "email_verified must be true"}
+        ]
+    authenticator["claimMappings"] = {
+        "username": {
+            "claim": settings.username_claim,
+            "prefix": settings.effective_username_prefix(),
+        },
+        "groups": {"claim": settings.groups_claim, "prefix": settings.groups_prefix or ""},
+        # Passgate's sub is stable per user and connector (DESIGN §3).
+        "uid": {"claim": "sub"},
+    }
+    return {
+        "apiVersion": f"apiserver.config.k8s.io/{version}",
+        "kind": "AuthenticationConfiguration",
+        "jwt": [authenticator],
+    }

@@ -1,0 +1,291 @@
+"""``GET /kubeconfig``: a signed-in person downloads a kubeconfig for the clusters they pick.
+
+Sign-in goes through the normal ``/auth`` flow (connectors, chooser, approval) as the
+built-in public client ``passgate-kubeconfig`` with redirect URI
+``<issuer>/kubeconfig/callback``, PKCE S256 and a random ``state``:
+
+- the state and the PKCE verifier live in an HttpOnly, SameSite=Lax cookie scoped to
+  ``<issuer path>/kubeconfig`` (``passgate_kubeconfig_login``), so the callback only
+  completes in the browser that started it (login CSRF) and a stolen code is useless;
+- the callback redeems the code in-process through the token endpoint's own code
+  (single use, PKCE, redirect-URI match) and keeps the resulting ID token (signed by
+  the issuer, ``aud`` = the internal client, so no API server accepts it) in a second
+  such cookie (``passgate_kubeconfig``) for :data:`SESSION` only; every request
+  re-verifies signature, issuer, audience, ``azp``, ``exp`` and ``iat`` age. Any
+  replica can check it (the keys are shared storage), and nothing is stored per person;
+- the cluster form carries a CSRF token, HMAC keyed by the session cookie's hash;
+- every redirect goes to a fixed path below the issuer (no open redirect).
+
+``GET /kubeconfig/clusters`` lists the clusters as public JSON for ``passgate kubeconfig
+--issuer-url`` when ``kubernetes.publishClusters`` is true.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from passgate.config.kubernetes import KUBECONFIG_CLIENT_ID
+from passgate.kube import kubeconfig
+from passgate.oauth2.errors import InvalidTokenError, OAuthError
+from passgate.oauth2.params import Params
+from passgate.provider.ids import mac, mac_matches
+from passgate.server.errors import NO_STORE, render_error
+from passgate.server.flow import issuer_url, services_of
+from passgate.server.forms import FORM_TYPE
+from passgate.server.middleware import BodyTooLarge
+from passgate.server.services import Services
+from passgate.storage.models import Client
+from passgate.tokens.issuer import VerifiedToken
+
+__all__ = ["SESSION", "kubeconfig_client", "routes"]
+
+log = structlog.get_logger("passgate.kubeconfig")
+
+LOGIN_COOKIE = "passgate_kubeconfig_login"
+SESSION_COOKIE = "passgate_kubeconfig"
+LOGIN_TIME = timedelta(minutes=30)  # to finish signing in (an upstream may be slow)
+SESSION = timedelta(minutes=15)  # to pick clusters and download, once signed in
+SCOPES = "openid email profile groups"
+MAX_COOKIE = 3800  # browsers drop cookies over 4096 bytes (RFC 6265 §6.1 minimum)
+CALLBACK = "/kubeconfig/callback"
+
+
+def kubeconfig_client(issuer: str) -> Client:
+    """The built-in public client of this page (added only when clusters exist)."""
+    return Client(
+        id=KUBECONFIG_CLIENT_ID,
+        secret="",
+        redirect_uris=(issuer + CALLBACK,),
+        public=True,
+        name="Kubeconfig download",
+    )
+
+
+def _cookie(response: Response, services: Services, name: str, value: str, age: timedelta) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=int(age.total_seconds()),
+        path=issuer_url(services, "/kubeconfig"),
+        httponly=True,
+        samesite="lax",
+        secure=services.web.secure_cookies,
+    )
+
+
+def _forget(response: Response, services: Services, name: str) -> None:
+    response.delete_cookie(
+        name,
+        path=issuer_url(services, "/kubeconfig"),
+        httponly=True,
+        samesite="lax",
+        secure=services.web.secure_cookies,
+    )
+
+
+def _s256(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()  # RFC 7636 §4.2
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def _start_sign_in(services: Services) -> Response:
+    state, verifier = secrets.token_urlsafe(24), secrets.token_urlsafe(48)
+    location = issuer_url(
+        services,
+        "/auth",
+        client_id=KUBECONFIG_CLIENT_ID,
+        redirect_uri=services.settings.issuer + CALLBACK,
+        response_type="code",
+        scope=SCOPES,
+        state=state,
+        code_challenge=_s256(verifier),
+        code_challenge_method="S256",
+    )
+    response = RedirectResponse(location, status_code=303, headers=NO_STORE)
+    _cookie(response, services, LOGIN_COOKIE, f"{state}.{verifier}", LOGIN_TIME)
+    return response
+
+
+async def _session(request: Request) -> VerifiedToken | None:
+    """The signed-in person, or ``None`` (no cookie, forged, expired or too old)."""
+    services = services_of(request)
+    token = request.cookies.get(SESSION_COOKIE, "")
+    if not token or len(token) > MAX_COOKIE:
+        return None
+    try:
+        verified = await services.issuer.verify_id_token(token, audience=KUBECONFIG_CLIENT_ID)
+    except InvalidTokenError:
+        return None
+    issued = verified.claims.get("iat")
+    if verified.client_id != KUBECONFIG_CLIENT_ID or not isinstance(issued, int):
+        return None
+    age = services.clock().timestamp() - issued
+    return verified if -60 <= age <= SESSION.total_seconds() else None
+
+
+def _csrf_key(request: Request) -> bytes:
+    """Only a page that can read the HttpOnly session cookie can compute the token."""
+    return hashlib.sha256(request.cookies.get(SESSION_COOKIE, "").encode()).digest()
+
+
+def _enabled(services: Services) -> bool:
+    return bool(services.kube_clusters)
+
+
+def _not_found(request: Request) -> Response:
+    return render_error(request, 404, "Not found", "There is nothing at this address.")
+
+
+def _page(request: Request, who: VerifiedToken, **context: Any) -> Response:
+    services = services_of(request)
+    claims = who.claims
+    groups = claims.get("groups")
+    base = {
+        "issuer_name": services.web.issuer_name,
+        "logo_url": services.web.logo_url,
+        "issuer": services.settings.issuer,
+        "email": claims.get("email") or "",
+        "name": claims.get("name") or claims.get("preferred_username") or "",
+        "groups": [g for g in groups if isinstance(g, str)] if isinstance(groups, list) else [],
+        "clusters": services.kube_clusters,
+        "selected": [],
+        "action": issuer_url(services, "/kubeconfig"),
+        "csrf_token": mac(_csrf_key(request), "kubeconfig-form"),
+        "publish": services.publish_clusters,
+        "error": "",
+        "text": "",
+    }
+    status = int(context.pop("status", 200))
+    return services.templates.TemplateResponse(
+        request, "kubeconfig.html", base | context, status_code=status, headers=NO_STORE
+    )
+
+
+async def page(request: Request) -> Response:
+    """GET shows who is signed in and the cluster form; POST builds the kubeconfig."""
+    services = services_of(request)
+    if not _enabled(services):
+        return _not_found(request)
+    who = await _session(request)
+    if who is None:
+        if request.method == "POST":  # back to GET, which signs in and returns here
+            return RedirectResponse(issuer_url(services, "/kubeconfig"), status_code=303)
+        return _start_sign_in(services)
+    if request.method != "POST":
+        return _page(request, who)
+    try:
+        fields = await _form(request)
+    except OAuthError as error:
+        return render_error(request, 400, "Bad request", error.description or error.error)
+    if not mac_matches(_csrf_key(request), fields.get("csrf_token", [""])[0], "kubeconfig-form"):
+        return render_error(request, 403, "Form expired", "Please reload the page and retry.")
+    return _result(request, who, fields)
+
+
+def _result(request: Request, who: VerifiedToken, fields: dict[str, list[str]]) -> Response:
+    services = services_of(request)
+    names = fields.get("cluster", [])
+    if fields.get("all") == ["1"]:
+        names = [entry.name for entry in services.kube_clusters]
+    if not names:
+        return _page(request, who, error="Pick at least one cluster.", status=400)
+    try:
+        chosen = kubeconfig.select(services.kube_clusters, names)
+    except kubeconfig.KubeconfigError:
+        return _page(request, who, error="Unknown cluster; pick from the list.", status=400)
+    document = kubeconfig.merge(None, kubeconfig.build(chosen))
+    text = kubeconfig.dump(document)
+    log.info("kubeconfig issued", sub=who.subject, clusters=[entry.name for entry in chosen])
+    if fields.get("action") == ["download"]:
+        headers = {**NO_STORE, "Content-Disposition": 'attachment; filename="kubeconfig"'}
+        return Response(text, media_type="application/yaml", headers=headers)
+    return _page(request, who, text=text, selected=[entry.name for entry in chosen])
+
+
+async def _form(request: Request) -> dict[str, list[str]]:
+    """The cluster form: ``cluster`` repeats (one per checkbox), the rest are single."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != FORM_TYPE:
+        raise OAuthError(f"the body must be {FORM_TYPE}")
+    try:
+        form = await request.form(max_files=0, max_fields=256)
+    except BodyTooLarge:
+        raise
+    except Exception:  # python-multipart raises several types on malformed bodies
+        raise OAuthError("the request body is malformed") from None
+    fields: dict[str, list[str]] = {}
+    for name, value in form.multi_items():
+        if not isinstance(value, str):
+            raise OAuthError("file uploads are not accepted")
+        fields.setdefault(name, []).append(value)
+    for name, values in fields.items():
+        if name != "cluster" and len(values) > 1:
+            raise OAuthError(f"parameter {name[:32]!r} is repeated")
+    return fields
+
+
+async def callback(request: Request) -> Response:
+    """``/kubeconfig/callback``: the end of the sign-in this page started."""
+    services = services_of(request)
+    if not _enabled(services):
+        return _not_found(request)
+    state, _, verifier = request.cookies.get(LOGIN_COOKIE, "").partition(".")
+    query = request.query_params
+    presented = query.get("state", "")
+    if not state or not verifier:
+        return render_error(
+            request, 400, "Sign-in expired", "Open the kubeconfig page again to sign in."
+        )
+    if not secrets.compare_digest(state.encode(), presented.encode("utf-8", "replace")):
+        return render_error(request, 400, "Invalid sign-in", "This sign-in was not started here.")
+    if "error" in query:  # RFC 6749 §4.1.2.1, e.g. access_denied from the approval page
+        response = render_error(request, 403, "Not signed in", "The sign-in was not completed.")
+        _forget(response, services, LOGIN_COOKIE)
+        return response
+    try:
+        params = Params(
+            [
+                ("grant_type", "authorization_code"),
+                ("code", query.get("code", "")),
+                ("redirect_uri", services.settings.issuer + CALLBACK),
+                ("code_verifier", verifier),
+                ("client_id", KUBECONFIG_CLIENT_ID),
+            ]
+        )
+        # The token endpoint's own rules, in-process: single use, PKCE, redirect URI.
+        answer = await services.token_endpoint.handle(params, None)
+    except OAuthError as error:
+        return render_error(request, 400, "Sign-in failed", error.description or error.error)
+    token = answer.id_token or ""
+    if len(token) > MAX_COOKIE:
+        message = "Your account carries too many groups to keep in a browser cookie."
+        return render_error(request, 400, "Sign-in too large", message)
+    response = RedirectResponse(issuer_url(services, "/kubeconfig"), status_code=303)
+    _cookie(response, services, SESSION_COOKIE, token, SESSION)
+    _forget(response, services, LOGIN_COOKIE)
+    return response
+
+
+async def clusters(request: Request) -> Response:
+    """``GET /kubeconfig/clusters``: the public cluster list (``publishClusters``)."""
+    services = services_of(request)
+    if not services.publish_clusters or not _enabled(services):
+        return JSONResponse({"error": "not_found"}, status_code=404)
+    listing = kubeconfig.listing_of(services.kube_clusters)
+    return JSONResponse(listing, headers={"Cache-Control": "no-cache"})
+
+
+routes = [
+    Route("/kubeconfig", page, methods=["GET", "POST"], name="kubeconfig"),
+    Route(CALLBACK, callback, methods=["GET"], name="kubeconfig_callback"),
+    Route("/kubeconfig/clusters", clusters, methods=["GET"], name="kubeconfig_clusters"),
+]

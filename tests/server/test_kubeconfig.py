@@ -1,0 +1,254 @@
+"""``/kubeconfig`` in-process: the sign-in through /auth as the built-in client, the
+cluster form, the download, and every refusal as a page (never a 500)."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+import yaml
+
+from e2e.tls import make_tls_files
+from passgate.config.kubernetes import KUBECONFIG_CLIENT_ID
+
+from .harness import (
+    EMAIL,
+    PREFIX,
+    PUBLIC_ID,
+    Harness,
+    assert_error_page,
+    config_text,
+    parse_form,
+    query_of,
+    running,
+)
+
+pytestmark = pytest.mark.anyio
+
+PAGE = f"{PREFIX}/kubeconfig"
+
+
+def kubernetes_yaml(ca: Path, *, publish: bool = True) -> str:
+    data = base64.b64encode(ca.read_bytes()).decode()
+    return f"""
+kubernetes:
+  publishClusters: {str(publish).lower()}
+  clusters:
+  - name: prod
+    server: https://prod.k8s.example.com:6443
+    certificateAuthorityData: {data}
+    clientID: {PUBLIC_ID}
+  - name: staging
+    server: https://staging.k8s.example.com:6443
+    certificateAuthority: {ca}
+    clientID: {PUBLIC_ID}
+    scopes: [offline_access]
+"""
+
+
+@pytest.fixture
+async def kube(tmp_path: Path, anyio_backend: str) -> AsyncIterator[Harness]:
+    ca = make_tls_files(tmp_path / "tls").ca
+    async with running(config_text(extra=kubernetes_yaml(ca))) as harness:
+        yield harness
+
+
+async def sign_in(harness: Harness, browser: httpx.AsyncClient, approve: bool = True) -> str:
+    """GET /kubeconfig → /auth → password → approval → callback; the last Location."""
+    start = await browser.get(PAGE)
+    assert start.status_code == 303, start.text
+    auth = start.headers["location"]
+    assert auth.startswith(f"{PREFIX}/auth?")
+    params = query_of(auth)
+    assert params["client_id"] == KUBECONFIG_CLIENT_ID
+    assert params["redirect_uri"] == f"http://127.0.0.1:5556{PREFIX}/kubeconfig/callback"
+    assert params["code_challenge_method"] == "S256"
+    cookie = start.headers["set-cookie"].lower()
+    assert "httponly" in cookie
+    assert "samesite=lax" in cookie
+    assert f"path={PAGE}" in cookie
+    url = await harness.login_url(params, browser)
+    form = await harness.login_form(url, browser)
+    response = await harness.submit_login(form, browser=browser)
+    assert response.status_code == 303, response.text
+    approval = await harness.approval_form(response.headers["location"], browser)
+    response = await harness.submit_approval(
+        approval, browser=browser, approval="approve" if approve else "rejected"
+    )
+    assert response.status_code == 303, response.text
+    callback = response.headers["location"]
+    assert urlsplit(callback).path == f"{PREFIX}/kubeconfig/callback"
+    return callback
+
+
+async def signed_in(harness: Harness) -> httpx.AsyncClient:
+    browser = await harness.browser()
+    response = await browser.get(await sign_in(harness, browser))
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == PAGE
+    return browser
+
+
+async def test_sign_in_pick_and_download(kube: Harness) -> None:
+    browser = await signed_in(kube)
+    page = await browser.get(PAGE)
+    assert page.status_code == 200, page.text
+    assert EMAIL in page.text
+    assert "admins" in page.text
+    assert "developers" in page.text
+    form = parse_form(page.text)
+    assert form.action == PAGE
+    data = {"csrf_token": form.fields["csrf_token"], "action": "download"}
+    response = await browser.post(PAGE, data={**data, "cluster": ["prod", "staging"]})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-disposition"] == 'attachment; filename="kubeconfig"'
+    assert "no-store" in response.headers["cache-control"]
+    document = yaml.safe_load(response.text)
+    assert [item["name"] for item in document["contexts"]] == ["prod", "staging"]
+    assert document["current-context"] == "prod"
+    staging = document["users"][1]["user"]["exec"]
+    assert staging["args"] == [
+        "get-token",
+        "--issuer-url=http://127.0.0.1:5556/dex",
+        f"--client-id={PUBLIC_ID}",
+        "--scope=offline_access",
+    ]
+    # "show" renders the same text on the page; "all" picks every cluster.
+    shown = await browser.post(PAGE, data={**data, "action": "show", "all": "1"})
+    assert shown.status_code == 200
+    assert "certificate-authority-data" in shown.text
+    assert "staging-passgate" in shown.text
+
+
+async def test_not_signed_in_goes_to_sign_in(kube: Harness) -> None:
+    browser = await kube.browser()
+    response = await browser.post(PAGE, data={"cluster": "prod", "action": "download"})
+    assert response.status_code == 303
+    assert response.headers["location"] == PAGE
+    response = await browser.get(PAGE)
+    assert response.status_code == 303
+    assert response.headers["location"].startswith(f"{PREFIX}/auth?")
+
+
+async def test_forged_or_foreign_session_cookie_is_not_a_session(kube: Harness) -> None:
+    browser = await kube.browser()
+    browser.cookies.set("passgate_kubeconfig", "x.y.z", path=PAGE)
+    assert (await browser.get(PAGE)).status_code == 303
+    # A genuine ID token of another client (aud kubectl) is no session either.
+    tokens = await kube.tokens(client_id=PUBLIC_ID, redirect_uri="http://localhost:8000")
+    browser.cookies.set("passgate_kubeconfig", tokens["id_token"], path=PAGE)
+    assert (await browser.get(PAGE)).status_code == 303
+
+
+async def test_session_expires(kube: Harness) -> None:
+    browser = await signed_in(kube)
+    assert (await browser.get(PAGE)).status_code == 200
+    kube.clock.advance(timedelta(minutes=16))
+    assert (await browser.get(PAGE)).status_code == 303
+
+
+async def test_csrf_token_is_required(kube: Harness) -> None:
+    browser = await signed_in(kube)
+    for token in ("", "0" * 64):
+        response = await browser.post(
+            PAGE, data={"csrf_token": token, "cluster": "prod", "action": "download"}
+        )
+        assert_error_page(response, 403)
+
+
+async def test_unknown_or_no_cluster(kube: Harness) -> None:
+    browser = await signed_in(kube)
+    token = parse_form((await browser.get(PAGE)).text).fields["csrf_token"]
+    for clusters in (["nope"], ["prod", "../etc"], []):
+        data = {"csrf_token": token, "action": "download", "cluster": clusters}
+        response = await browser.post(PAGE, data=data)
+        assert response.status_code == 400, response.text
+        assert "content-disposition" not in response.headers
+        assert 'role="alert"' in response.text
+    repeated = await browser.post(
+        PAGE, content=f"csrf_token={token}&action=show&action=download&cluster=prod",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )  # fmt: skip
+    assert_error_page(repeated, 400)
+    wrong_type = await browser.post(PAGE, content=b"{}", headers={"content-type": "text/json"})
+    assert_error_page(wrong_type, 400)
+
+
+async def test_callback_needs_the_browser_that_started(kube: Harness) -> None:
+    starter = await kube.browser()
+    callback = await sign_in(kube, starter)
+    # Another browser (no login cookie) cannot finish it: login CSRF.
+    other = await kube.browser()
+    assert_error_page(await other.get(callback), 400)
+    # A wrong state in the starting browser is refused, and the code stays unredeemed.
+    query = query_of(callback)
+    bad = await starter.get(f"{PREFIX}/kubeconfig/callback", params={**query, "state": "x"})
+    assert_error_page(bad, 400)
+    saved = httpx.Cookies(starter.cookies)
+    finished = await starter.get(callback)
+    assert finished.status_code == 303
+    # The code is single use, even with the login cookie kept.
+    replay = await kube.browser()
+    replay.cookies.update(saved)
+    replayed = await replay.get(callback)
+    assert_error_page(replayed, 400)
+    assert "already used" in replayed.text
+
+
+async def test_callback_refusals(kube: Harness) -> None:
+    browser = await kube.browser()
+    denied = await sign_in(kube, browser, approve=False)
+    assert query_of(denied)["error"] == "access_denied"
+    assert_error_page(await browser.get(denied), 403)
+    assert_error_page(await browser.get(f"{PREFIX}/kubeconfig/callback"), 400)
+    await browser.get(PAGE)  # a fresh login cookie
+    state = query_of((await browser.get(PAGE)).headers["location"])["state"]
+    missing_code = await browser.get(f"{PREFIX}/kubeconfig/callback", params={"state": state})
+    assert_error_page(missing_code, 400)
+    bad_code = await browser.get(
+        f"{PREFIX}/kubeconfig/callback", params={"state": state, "code": "forged"}
+    )
+    assert_error_page(bad_code, 400)
+
+
+async def test_cluster_listing(kube: Harness) -> None:
+    response = await kube.client.get(f"{PREFIX}/kubeconfig/clusters")
+    assert response.status_code == 200
+    listing = response.json()
+    assert [item["name"] for item in listing] == ["prod", "staging"]
+    assert set(listing[1]) == {
+        "name", "server", "certificateAuthorityData", "clientID", "issuer", "scopes",
+    }  # fmt: skip
+    assert listing[1]["scopes"] == ["offline_access"]
+    assert listing[0]["certificateAuthorityData"] == listing[1]["certificateAuthorityData"]
+
+
+async def test_no_listing_when_not_published(tmp_path: Path, anyio_backend: str) -> None:
+    ca = make_tls_files(tmp_path / "tls").ca
+    async with running(config_text(extra=kubernetes_yaml(ca, publish=False))) as harness:
+        response = await harness.client.get(f"{PREFIX}/kubeconfig/clusters")
+        assert response.status_code == 404
+        assert (await harness.client.get(PAGE)).status_code == 303  # the page still exists
+
+
+async def test_no_clusters_no_page(harness: Harness) -> None:
+    for path in ("", "/callback", "/clusters"):
+        response = await harness.client.get(PAGE + path, headers={"accept": "text/html"})
+        assert response.status_code == 404, path
+    assert (await harness.client.post(PAGE, data={"cluster": "x"})).status_code == 404
+    # Without clusters the internal client does not exist either.
+    response = await harness.client.get(
+        f"{PREFIX}/auth",
+        params={
+            "client_id": KUBECONFIG_CLIENT_ID,
+            "redirect_uri": f"http://127.0.0.1:5556{PREFIX}/kubeconfig/callback",
+            "response_type": "code",
+            "scope": "openid",
+        },
+    )
+    assert_error_page(response, 400)
