@@ -74,3 +74,8 @@ from passgate.cli.kubernetes import apiserver_config_command, kubeconfig_command
 cli.add_command(kubeconfig_command)
 cli.add_command(apiserver_config_command)
 
+# The kubectl exec credential plugin: `passgate get-token` and `passgate logout`.
+from passgate.cli.plugin import COMMANDS as PLUGIN_COMMANDS  # noqa: E402
+
+for plugin_command in PLUGIN_COMMANDS:
+    cli.add_command(plugin_command)
