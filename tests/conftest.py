@@ -3,6 +3,7 @@
 import os
 import secrets
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -56,3 +57,15 @@ def postgres_dsn(postgres_server_dsn: str) -> Iterator[str]:
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+@pytest.fixture
+def chromium_path() -> str:
+    """Debian's Chromium, for the Playwright tests (tests/pages, tests/e2e): skipped when
+    absent, except under CI, where it must run."""
+    chromium = Path("/usr/bin/chromium")
+    if not chromium.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{chromium} is missing (CI installs it: apt-get install chromium)")
+        pytest.skip(f"{chromium} is missing: apt-get install -y chromium")
+    return str(chromium)

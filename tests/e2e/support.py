@@ -98,6 +98,8 @@ class PassgateServer:
     tls: TLSFiles | None = None
     web: dict[str, Any] = field(default_factory=dict)
     connectors: list[dict[str, Any]] = field(default_factory=list)
+    #: More top-level config sections (Passgate's own, such as ``kubernetes``).
+    extra: dict[str, Any] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
 
@@ -164,7 +166,7 @@ class PassgateServer:
             config["signer"] = self.signer
         if self.connectors:
             config["connectors"] = self.connectors
-        return config
+        return config | self.extra
 
     def write_config(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,6 @@ the tests skip locally and fail under CI (where ``.ci/run`` installs it).
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import socket
 import subprocess
@@ -22,7 +21,6 @@ import bcrypt
 import httpx
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -143,13 +141,3 @@ def passgate_server(tmp_path: Path) -> Iterator[Server]:
     # Nothing listens at the redirect URI: the browser's navigation to it is intercepted.
     with run_passgate(tmp_path, free_port(), f"http://127.0.0.1:{free_port()}/callback") as server:
         yield server
-
-
-@pytest.fixture
-def chromium_path() -> str:
-    """Debian's Chromium: skipped when absent, except under CI, where it must run."""
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing (CI installs it: apt-get install chromium)")
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium")
-    return str(CHROMIUM)
