@@ -139,7 +139,7 @@ class ConcurrencyConformance(Conformance):
         await _count_failures([storage])
 
 
-class SharedStoreConformance(Conformance):
+class ReplicaConformance(Conformance):
     """For backends whose store outlives one storage object (a file, a server): two
     objects on one store behave like two replicas of the server."""
 

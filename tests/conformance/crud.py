@@ -297,6 +297,7 @@ UPDATES = [
      "get_password"),
     ("update_device_token", "create_device_token", samples.device_token(), ("device-1",),
      "get_device_token"),
+    ("update_session", "create_session", samples.session(), ("sess-1",), "get_session"),
 ]  # fmt: skip
 
 

@@ -11,7 +11,14 @@ import pytest
 from conformance import samples
 from conformance.base import Conformance
 from passgate.storage.base import NotFoundError, Storage
-from passgate.storage.models import GCResult, Keys, LoginAttempts, VerificationKey
+from passgate.storage.models import (
+    AuditFilter,
+    GCResult,
+    Keys,
+    LoginAttempts,
+    SessionFilter,
+    VerificationKey,
+)
 
 NOW = samples.NOW
 PAST = NOW - timedelta(seconds=1)
@@ -198,3 +205,43 @@ class UTCConformance(Conformance):
             await storage.update_keys(lambda old: Keys(next_rotation=naive))
         with pytest.raises(NotFoundError):
             await storage.get_auth_request("req-1")
+
+    async def test_session_audit_and_revocation_times_are_utc(self, storage: Storage) -> None:
+        zoned = NOW.astimezone(samples.PLUS_0530)
+        await storage.create_session(samples.session(expiry=zoned, revoked_at=zoned))
+        await storage.add_revocation(samples.revocation(created_at=zoned, expiry=zoned))
+        await storage.append_audit_event(samples.audit_event(time=zoned))
+        (session,) = await storage.list_sessions(SessionFilter(include_revoked=True), NOW)
+        (rule,) = await storage.list_revocations()
+        (event,) = await storage.list_audit_events(AuditFilter())
+        values = [
+            session.created_at, session.last_used, session.expiry, session.revoked_at,
+            rule.issued_before, rule.created_at, rule.expiry, event.time,
+        ]  # fmt: skip
+        for value in values:
+            assert value is not None
+            assert value.tzinfo is UTC, value
+        assert session == await storage.get_session(session.id)
+        assert session.expiry == NOW
+
+    async def test_naive_times_in_sessions_and_audit_are_refused(self, storage: Storage) -> None:
+        naive = datetime(2026, 1, 1, 12, 0)
+        with pytest.raises(ValueError, match="naive"):
+            await storage.create_session(samples.session(created_at=naive))
+        with pytest.raises(ValueError, match="naive"):
+            await storage.list_sessions(SessionFilter(), naive)
+        with pytest.raises(ValueError, match="naive"):
+            await storage.revoke_sessions(SessionFilter(), naive, "x")
+        with pytest.raises(ValueError, match="naive"):
+            await storage.add_revocation(samples.revocation(created_at=naive))
+        with pytest.raises(ValueError, match="naive"):
+            await storage.list_revocations(naive)
+        with pytest.raises(ValueError, match="naive"):
+            await storage.append_audit_event(samples.audit_event(time=naive))
+        with pytest.raises(ValueError, match="naive"):
+            await storage.list_audit_events(AuditFilter(since=naive))
+        with pytest.raises(ValueError, match="naive"):
+            await storage.delete_audit_events(naive)
+        assert await storage.list_sessions(SessionFilter(include_revoked=True), NOW) == []
+        assert await storage.list_revocations() == []
+        assert await storage.list_audit_events(AuditFilter()) == []

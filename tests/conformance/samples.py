@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from passgate.storage.models import (
     PKCE,
+    AuditEvent,
     AuthCode,
     AuthRequest,
     Claims,
@@ -17,6 +18,8 @@ from passgate.storage.models import (
     Password,
     RefreshToken,
     RefreshTokenRef,
+    Revocation,
+    Session,
 )
 
 NOW = datetime(2026, 3, 14, 15, 9, 26, 535897, tzinfo=UTC)
@@ -87,6 +90,7 @@ def auth_code(code_id: str = "code-1", *, expiry: datetime | None = None) -> Aut
         redeemed=True,
         refresh_token_id="rt-1",
         access_token_id="at-1",
+        session_id="sess-1",
     )
 
 
@@ -105,6 +109,7 @@ def refresh_token(token_id: str = "rt-1", token_hash: str = "hash-0") -> Refresh
         nonce="nonce",
         connector_data=b'{"refresh":"upstream"}',
         auth_time=NOW - timedelta(hours=1),
+        session_id="sess-1",
     )
 
 
@@ -165,4 +170,79 @@ def login_attempts(
 ) -> LoginAttempts:
     return LoginAttempts(
         key=key, failures=3, expiry=expiry or NOW + timedelta(minutes=15), locked_until=locked_until
+    )
+
+
+def session(
+    session_id: str = "sess-1",
+    *,
+    user_id: str = "user-1",
+    client_id: str = "client-1",
+    connector_id: str = "local",
+    created_at: datetime | None = None,
+    expiry: datetime | None = None,
+    revoked_at: datetime | None = None,
+) -> Session:
+    created = created_at or NOW.astimezone(PLUS_0530)
+    return Session(
+        id=session_id,
+        user_id=user_id,
+        connector_id=connector_id,
+        client_id=client_id,
+        scopes=("openid", "email", "offline_access"),
+        claims=CLAIMS,
+        created_at=created,
+        last_used=created + timedelta(minutes=3),
+        expiry=expiry,
+        remote_addr="2001:db8::1",
+        user_agent="kubectl/v1.30.0 (linux/amd64) ☃",
+        revoked_at=revoked_at,
+        revoked_by="" if revoked_at is None else "admin:ops",
+    )
+
+
+def revocation(
+    revocation_id: str = "rev-1",
+    *,
+    kind: str = "user",
+    value: str = "user-1",
+    created_at: datetime | None = None,
+    expiry: datetime | None = None,
+) -> Revocation:
+    created = created_at or NOW
+    return Revocation(
+        id=revocation_id,
+        kind=kind,
+        value=value,
+        issued_before=created.astimezone(MINUS_0800),
+        created_at=created,
+        expiry=expiry or NOW + timedelta(hours=24),
+        actor="admin:ops",
+        reason="lost laptop; ticket #42 ☃",
+    )
+
+
+def audit_event(
+    event_id: str = "ev-1",
+    *,
+    action: str = "login.success",
+    time: datetime | None = None,
+    actor: str = "jane@example.com",
+    user_id: str = "user-1",
+    client_id: str = "client-1",
+    session_id: str = "sess-1",
+) -> AuditEvent:
+    return AuditEvent(
+        id=event_id,
+        time=time or NOW.astimezone(PLUS_0530),
+        action=action,
+        actor=actor,
+        outcome="failure",
+        subject="sess-1",
+        user_id=user_id,
+        client_id=client_id,
+        connector_id="local",
+        session_id=session_id,
+        remote_addr="192.0.2.7",
+        details={"reason": "bad password", "quote": 'it\'s "fine"; --', "ü": "☃"},
     )

@@ -11,10 +11,18 @@ A backend's test module provides a ``storage_factory`` fixture and subclasses:
 
 from __future__ import annotations
 
+from conformance.audit import AuditConcurrencyConformance, AuditConformance, SharedAuditConformance
 from conformance.base import Boom, StorageFactory
-from conformance.concurrency import ConcurrencyConformance, SharedStoreConformance
+from conformance.concurrency import ConcurrencyConformance, ReplicaConformance
 from conformance.crud import CrudConformance, UpdaterConformance
 from conformance.expiry import ExpiryConformance, UTCConformance
+from conformance.sessions import (
+    RevocationConformance,
+    SessionConcurrencyConformance,
+    SessionConformance,
+    SessionExpiryConformance,
+    SharedSessionConformance,
+)
 
 __all__ = [
     "Boom",
@@ -26,6 +34,19 @@ __all__ = [
 
 
 class StorageConformance(
-    CrudConformance, UpdaterConformance, ExpiryConformance, ConcurrencyConformance
+    CrudConformance,
+    UpdaterConformance,
+    ExpiryConformance,
+    ConcurrencyConformance,
+    SessionConformance,
+    RevocationConformance,
+    SessionExpiryConformance,
+    SessionConcurrencyConformance,
+    AuditConformance,
+    AuditConcurrencyConformance,
 ):
     """Everything every backend must do."""
+
+
+class SharedStoreConformance(ReplicaConformance, SharedSessionConformance, SharedAuditConformance):
+    """Two storage objects on one store behave like two server replicas."""

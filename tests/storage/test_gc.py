@@ -13,7 +13,7 @@ import structlog.testing
 from passgate.clock import FrozenClock
 from passgate.storage.gc import GarbageCollector, structlog_log
 from passgate.storage.memory import MemoryStorage
-from passgate.storage.models import GCResult
+from passgate.storage.models import AuditEvent, AuditFilter, Claims, GCResult, Session
 
 pytestmark = pytest.mark.anyio
 
@@ -59,6 +59,30 @@ async def test_run_once_uses_the_clock() -> None:
     assert not await storage.is_token_revoked("jti")
 
 
+async def test_audit_retention_applies_only_when_set() -> None:
+    storage = MemoryStorage()
+    clock = FrozenClock(START)
+    for i, age in enumerate((timedelta(days=91), timedelta(days=90), timedelta(days=1))):
+        event = AuditEvent(id=f"ev-{i}", time=START - age, action="login.success", actor="a")
+        await storage.append_audit_event(event)
+    await storage.create_session(
+        Session("s", "u", "local", "c", (), Claims("u", "u"), START, START, expiry=START)
+    )
+
+    kept = GarbageCollector(storage, clock, timedelta(minutes=5), Recorder())
+    clock.advance(timedelta(seconds=1))
+    assert await kept.run_once() == GCResult(sessions=1)
+    assert len(await storage.list_audit_events(AuditFilter())) == 3
+
+    retained = GarbageCollector(
+        storage, clock, timedelta(minutes=5), Recorder(), audit_retention=timedelta(days=90)
+    )
+    # Older than now - 90 days: 91 days and, one second later now, the one of 90 days.
+    assert await retained.run_once() == GCResult(audit_events=2)
+    assert [e.id for e in await storage.list_audit_events(AuditFilter())] == ["ev-2"]
+    assert await retained.run_once() == GCResult()
+
+
 async def test_run_forever_logs_counts_only_when_something_was_removed() -> None:
     storage = MemoryStorage()
     await storage.revoke_token("a", START - timedelta(seconds=1))
@@ -85,6 +109,9 @@ async def test_run_forever_logs_counts_only_when_something_was_removed() -> None
                 "device_tokens": 0,
                 "revoked_tokens": 2,
                 "login_attempts": 0,
+                "sessions": 0,
+                "revocations": 0,
+                "audit_events": 0,
             },
         )
     ]

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from datetime import datetime
 
 from passgate.storage.models import (
+    AuditEvent,
+    AuditFilter,
     AuthCode,
     AuthRequest,
     Client,
@@ -27,6 +29,9 @@ from passgate.storage.models import (
     OfflineSession,
     Password,
     RefreshToken,
+    Revocation,
+    Session,
+    SessionFilter,
 )
 
 
@@ -190,6 +195,53 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def is_token_revoked(self, token_id: str) -> bool: ...
 
+    # -- sessions ----------------------------------------------------------------------
+    @abc.abstractmethod
+    async def create_session(self, session: Session) -> None: ...
+
+    @abc.abstractmethod
+    async def get_session(self, session_id: str) -> Session:
+        """The session, revoked or not (``NotFoundError`` once deleted)."""
+
+    @abc.abstractmethod
+    async def list_sessions(self, which: SessionFilter, now: datetime) -> list[Session]:
+        """Matching sessions, newest first; without ``include_revoked`` only those neither
+        revoked nor expired at ``now``."""
+
+    @abc.abstractmethod
+    async def update_session(
+        self, session_id: str, updater: Callable[[Session], Session]
+    ) -> Session: ...
+
+    @abc.abstractmethod
+    async def revoke_sessions(
+        self, which: SessionFilter, revoked_at: datetime, revoked_by: str
+    ) -> list[str]:
+        """Mark every matching session that is not revoked yet as revoked, atomically;
+        the ids of those it marked. An empty filter means every session."""
+
+    # -- revocations -------------------------------------------------------------------
+    @abc.abstractmethod
+    async def add_revocation(self, revocation: Revocation) -> None:
+        """Store a rule (``AlreadyExistsError`` for a used id)."""
+
+    @abc.abstractmethod
+    async def list_revocations(self, since: datetime | None = None) -> list[Revocation]:
+        """Rules created at or after ``since`` (all when ``None``), oldest first."""
+
+    # -- audit log ---------------------------------------------------------------------
+    @abc.abstractmethod
+    async def append_audit_event(self, event: AuditEvent) -> AuditEvent:
+        """Append (never update); returns the event with its ``seq`` set."""
+
+    @abc.abstractmethod
+    async def list_audit_events(self, which: AuditFilter) -> list[AuditEvent]:
+        """Matching events, newest first (highest ``seq``), at most ``which.limit``."""
+
+    @abc.abstractmethod
+    async def delete_audit_events(self, before: datetime) -> int:
+        """Retention: delete events older than ``before``; how many were deleted."""
+
     # -- failed login attempts -------------------------------------------------------
     @abc.abstractmethod
     async def get_login_attempts(self, key: str) -> LoginAttempts | None:
@@ -205,5 +257,7 @@ class Storage(abc.ABC):
     # -- maintenance -----------------------------------------------------------------
     @abc.abstractmethod
     async def garbage_collect(self, now: datetime) -> GCResult:
-        """Delete auth requests, auth codes, device requests/tokens, revoked-token entries
-        and login-attempt records whose expiry (or lock and window) is before ``now``."""
+        """Delete auth requests, auth codes, device requests/tokens, revoked-token entries,
+        login-attempt records, sessions and revocation rules whose expiry (or lock and
+        window) is before ``now``. Audit events are kept: ``delete_audit_events`` applies
+        the retention."""

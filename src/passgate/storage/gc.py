@@ -40,6 +40,8 @@ class GarbageCollector:
         clock: Clock,
         interval: timedelta,
         log: GCLog = structlog_log,
+        *,
+        audit_retention: timedelta | None = None,
     ) -> None:
         if interval <= timedelta(0):
             raise ValueError(f"garbage collection interval must be positive, got {interval}")
@@ -47,14 +49,21 @@ class GarbageCollector:
         self._clock = clock
         self._interval = interval
         self._log = log
+        self._audit_retention = audit_retention
 
     @property
     def interval(self) -> timedelta:
         return self._interval
 
     async def run_once(self) -> GCResult:
-        """Delete what has expired now and return the counts; failures propagate."""
-        return await self._storage.garbage_collect(self._clock())
+        """Delete what has expired now, and audit events older than the retention (when
+        one is set), and return the counts; failures propagate."""
+        now = self._clock()
+        result = await self._storage.garbage_collect(now)
+        if self._audit_retention is not None:
+            deleted = await self._storage.delete_audit_events(now - self._audit_retention)
+            result = dataclasses.replace(result, audit_events=deleted)
+        return result
 
     async def run_forever(self) -> None:
         """Collect now and then every ``interval`` until cancelled. A failed run is logged

@@ -7,12 +7,16 @@ each update is atomic without a lock.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Callable
 from datetime import datetime
 from typing import TypeVar
 
 from passgate.storage.base import AlreadyExistsError, NotFoundError, Storage
+from passgate.storage.filters import audit_matches, session_matches
 from passgate.storage.models import (
+    AuditEvent,
+    AuditFilter,
     AuthCode,
     AuthRequest,
     Client,
@@ -24,6 +28,9 @@ from passgate.storage.models import (
     OfflineSession,
     Password,
     RefreshToken,
+    Revocation,
+    Session,
+    SessionFilter,
 )
 
 K = TypeVar("K")
@@ -65,6 +72,11 @@ def _copy_session(session: OfflineSession) -> OfflineSession:
     return dataclasses.replace(session, refresh=dict(session.refresh))
 
 
+def _copy_event(event: AuditEvent) -> AuditEvent:
+    # The caller gets its own details map: changing it must not change the log.
+    return dataclasses.replace(event, details=dict(event.details))
+
+
 class MemoryStorage(Storage):
     """Dictionaries, one per record type."""
 
@@ -80,6 +92,11 @@ class MemoryStorage(Storage):
         self._device_tokens: dict[str, DeviceToken] = {}
         self._revoked: dict[str, datetime] = {}
         self._login_attempts: dict[str, LoginAttempts] = {}
+        self._sessions: dict[str, Session] = {}
+        self._revocations: dict[str, Revocation] = {}
+        self._audit: list[AuditEvent] = []
+        self._audit_ids: set[str] = set()
+        self._audit_seq = 0
 
     async def close(self) -> None:
         return None
@@ -221,6 +238,62 @@ class MemoryStorage(Storage):
     async def is_token_revoked(self, token_id: str) -> bool:
         return token_id in self._revoked
 
+    async def create_session(self, session: Session) -> None:
+        _create(self._sessions, session.id, session)
+
+    async def get_session(self, session_id: str) -> Session:
+        return _get(self._sessions, session_id)
+
+    async def list_sessions(self, which: SessionFilter, now: datetime) -> list[Session]:
+        found = [s for s in self._sessions.values() if session_matches(s, which, now)]
+        return sorted(found, key=lambda s: (s.created_at, s.id), reverse=True)
+
+    async def update_session(
+        self, session_id: str, updater: Callable[[Session], Session]
+    ) -> Session:
+        return _update(self._sessions, session_id, updater)
+
+    async def revoke_sessions(
+        self, which: SessionFilter, revoked_at: datetime, revoked_by: str
+    ) -> list[str]:
+        which = dataclasses.replace(which, include_revoked=True)
+        marked = []
+        for key, session in self._sessions.items():
+            if session.revoked_at is None and session_matches(session, which, revoked_at):
+                self._sessions[key] = dataclasses.replace(
+                    session, revoked_at=revoked_at, revoked_by=revoked_by
+                )
+                marked.append(key)
+        return marked
+
+    async def add_revocation(self, revocation: Revocation) -> None:
+        _create(self._revocations, revocation.id, revocation)
+
+    async def list_revocations(self, since: datetime | None = None) -> list[Revocation]:
+        found = [r for r in self._revocations.values() if since is None or r.created_at >= since]
+        return sorted(found, key=lambda r: (r.created_at, r.id))
+
+    async def append_audit_event(self, event: AuditEvent) -> AuditEvent:
+        # Ids are unique, as the SQL backends' UNIQUE constraint makes them.
+        if event.id in self._audit_ids:
+            raise AlreadyExistsError(f"audit event {event.id}")
+        self._audit_seq += 1
+        stored = dataclasses.replace(event, seq=self._audit_seq, details=dict(event.details))
+        self._audit.append(stored)
+        self._audit_ids.add(stored.id)
+        return _copy_event(stored)
+
+    async def list_audit_events(self, which: AuditFilter) -> list[AuditEvent]:
+        found = (e for e in reversed(self._audit) if audit_matches(e, which))
+        return [_copy_event(e) for e in itertools.islice(found, max(which.limit, 0))]
+
+    async def delete_audit_events(self, before: datetime) -> int:
+        kept = [event for event in self._audit if event.time >= before]
+        deleted = len(self._audit) - len(kept)
+        self._audit = kept
+        self._audit_ids = {event.id for event in kept}
+        return deleted
+
     async def get_login_attempts(self, key: str) -> LoginAttempts | None:
         return self._login_attempts.get(key)
 
@@ -245,4 +318,6 @@ class MemoryStorage(Storage):
                 self._login_attempts,
                 lambda a: a.expiry < now and (a.locked_until is None or a.locked_until < now),
             ),
+            sessions=_expire(self._sessions, lambda s: s.expiry is not None and s.expiry < now),
+            revocations=_expire(self._revocations, lambda r: r.expiry < now),
         )

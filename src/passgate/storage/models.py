@@ -88,6 +88,7 @@ class AuthCode:
     redeemed: bool = False
     refresh_token_id: str = ""
     access_token_id: str = ""
+    session_id: str = ""  # the Session this sign-in created (its tokens carry it as ``sid``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +109,7 @@ class RefreshToken:
     nonce: str = ""
     connector_data: bytes = b""
     auth_time: datetime | None = None
+    session_id: str = ""  # the Session that owns this token; revoking it ends the token
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +198,94 @@ class RevokedToken:
 
 
 @dataclass(frozen=True, slots=True)
+class Session:
+    """One sign-in of one person at one client. It owns the refresh tokens of that grant,
+    and every token minted under it carries its id as ``sid``: ending the session ends
+    them all (refresh, introspection, TokenReview)."""
+
+    id: str
+    user_id: str
+    connector_id: str
+    client_id: str
+    scopes: tuple[str, ...]
+    claims: Claims
+    created_at: datetime
+    last_used: datetime
+    #: After this nothing issued under the session can be valid (``None``: until its
+    #: refresh tokens are gone or it is revoked); garbage collection removes it then.
+    expiry: datetime | None = None
+    remote_addr: str = ""
+    user_agent: str = ""
+    revoked_at: datetime | None = None
+    revoked_by: str = ""  # who or what ended it: "logout", "reuse", "admin:<name>", ...
+
+
+@dataclass(frozen=True, slots=True)
+class SessionFilter:
+    """Which sessions: every set field must match; an empty filter matches all."""
+
+    user_id: str = ""
+    client_id: str = ""
+    connector_id: str = ""
+    include_revoked: bool = False  # revoked and expired sessions are left out by default
+
+
+#: ``Revocation.kind`` values.
+REVOCATION_KINDS = ("session", "token", "user", "client", "connector", "all")
+
+
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    """A rule that refuses tokens: those of a session (``sid``), one token (``jti``), or
+    every token of a user, client or connector (or all tokens) issued at or before
+    ``issued_before``. Every replica reads new rules from storage to refuse the tokens
+    within a second."""
+
+    id: str
+    kind: str  # one of REVOCATION_KINDS
+    value: str  # the session id, jti, user id, client id or connector id; "" for "all"
+    issued_before: datetime
+    created_at: datetime
+    expiry: datetime  # no token the rule covers can be valid after this: then it is removed
+    actor: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One append-only audit record: who did what, to what, when and from where."""
+
+    id: str
+    time: datetime
+    action: str  # dotted: "login.success", "token.refresh", "admin.client.create", ...
+    actor: str  # a user id or email, a client id, "admin:<name>", "system"
+    outcome: str = "success"  # "success" or "failure"
+    subject: str = ""  # what it was done to: a session id, client id, email, ...
+    user_id: str = ""
+    client_id: str = ""
+    connector_id: str = ""
+    session_id: str = ""
+    remote_addr: str = ""
+    details: dict[str, str] = field(default_factory=dict)
+    seq: int = 0  # assigned by storage on append: increasing, the order of events
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    """Which events, newest first: every set field must match (``action`` as a prefix)."""
+
+    action: str = ""
+    actor: str = ""
+    user_id: str = ""
+    client_id: str = ""
+    session_id: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+    before_seq: int | None = None  # a page cursor: only events older than this one
+    limit: int = 100
+
+
+@dataclass(frozen=True, slots=True)
 class LoginAttempts:
     """Failed password attempts for one key (connector + username, or client address)."""
 
@@ -215,6 +305,9 @@ class GCResult:
     device_tokens: int = 0
     revoked_tokens: int = 0
     login_attempts: int = 0
+    sessions: int = 0
+    revocations: int = 0
+    audit_events: int = 0
 
     def is_empty(self) -> bool:
         return not any(
@@ -225,5 +318,8 @@ class GCResult:
                 self.device_tokens,
                 self.revoked_tokens,
                 self.login_attempts,
+                self.sessions,
+                self.revocations,
+                self.audit_events,
             )
         )

@@ -68,3 +68,14 @@ def test_json() -> None:
     assert SQLITE.json(value) == '{"a":null,"b":[1,"two"]}'
     assert SQLITE.unjson(SQLITE.json(value)) == value
     assert POSTGRES.unjson(value) is value
+
+
+def test_prefix_patterns_quote_wildcards() -> None:
+    # SQLite: GLOB (case-sensitive), wildcards in one-character classes.
+    assert SQLITE.prefix_op == "GLOB"
+    assert SQLITE.prefix_pattern("login.") == "login.*"
+    assert SQLITE.prefix_pattern("a*b?c[d]") == "a[*]b[?]c[[]d]*"
+    # PostgreSQL: LIKE with its default backslash escape.
+    assert POSTGRES.prefix_op == "LIKE"
+    assert POSTGRES.prefix_pattern("login.") == "login.%"
+    assert POSTGRES.prefix_pattern("a_b%c\\d") == "a\\_b\\%c\\\\d%"

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from passgate.storage.base import StorageError
-from passgate.storage.sql import flow_records, migrate, records
+from passgate.storage.sql import audit_records, flow_records, migrate, records
 from passgate.storage.sql.postgres import PostgresStorage
 from passgate.storage.sql.sqlite import SQLiteStorage, split_script
 
@@ -17,8 +17,11 @@ TABLES = [
     records.CLIENTS, records.PASSWORDS, records.SIGNING_KEYS, records.LOGIN_ATTEMPTS,
     flow_records.AUTH_REQUESTS, flow_records.AUTH_CODES, flow_records.REFRESH_TOKENS,
     flow_records.OFFLINE_SESSIONS, flow_records.DEVICE_REQUESTS, flow_records.DEVICE_TOKENS,
+    audit_records.SESSIONS, audit_records.REVOCATIONS,
 ]  # fmt: skip
+AUDIT = audit_records.AUDIT_EVENTS
 EXPECTED = {t.name: sorted([*t.key, *t.columns]) for t in TABLES} | {
+    AUDIT.name: sorted([*AUDIT.key, *AUDIT.columns, "seq"]),
     "revoked_tokens": ["expiry", "id"],
     "schema_migrations": ["name", "version"],
 }
@@ -52,7 +55,11 @@ async def test_sqlite_schema_matches_the_codecs_and_reopening_is_idempotent(
         await storage.open()
         await storage.close()
     with sqlite3.connect(path) as conn:
-        names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        names = [
+            r[0]
+            for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            if r[0] != "sqlite_sequence"  # AUTOINCREMENT's bookkeeping
+        ]
         columns = {
             name: sorted(r[1] for r in conn.execute(f"PRAGMA table_info({name})")) for name in names
         }

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
 
 from conformance import samples
 from passgate.storage.models import Keys, VerificationKey
-from passgate.storage.sql import flow_records, records
+from passgate.storage.sql import audit_records, flow_records, records
 from passgate.storage.sql.flavour import POSTGRES, SQLITE, Flavour
 from passgate.storage.sql.table import Table
 
@@ -26,6 +27,9 @@ SAMPLES: list[tuple[Table[Any], object]] = [
     (flow_records.OFFLINE_SESSIONS, samples.offline_session()),
     (flow_records.DEVICE_REQUESTS, samples.device_request()),
     (flow_records.DEVICE_TOKENS, samples.device_token()),
+    (audit_records.SESSIONS, samples.session(expiry=samples.NOW, revoked_at=samples.NOW)),
+    (audit_records.REVOCATIONS, samples.revocation()),
+    (audit_records.AUDIT_EVENTS, dataclasses.replace(samples.audit_event(), seq=7)),
 ]
 
 
@@ -60,4 +64,6 @@ def test_codec_matches_columns(flavour: Flavour, table: Table[Any], record: obje
     assert sorted(row) == sorted([*table.key, *table.columns])
     if flavour is SQLITE:
         # What sqlite3 hands back is what it was given (JSON text, integers, bytes).
+        if table is audit_records.AUDIT_EVENTS:
+            row["seq"] = 7  # assigned by the database, never written
         assert table.decode(flavour, row) == record

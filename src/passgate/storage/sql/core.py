@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 
 from passgate.storage.base import AlreadyExistsError, NotFoundError, Storage, StorageError
 from passgate.storage.models import (
+    AuditEvent,
+    AuditFilter,
     AuthCode,
     AuthRequest,
     Client,
@@ -27,7 +29,11 @@ from passgate.storage.models import (
     OfflineSession,
     Password,
     RefreshToken,
+    Revocation,
+    SessionFilter,
 )
+from passgate.storage.models import Session as SessionRecord
+from passgate.storage.sql import audit_records as audit
 from passgate.storage.sql import flow_records as flow
 from passgate.storage.sql import records
 from passgate.storage.sql.flavour import Flavour
@@ -54,6 +60,7 @@ _GC = {
         "DELETE FROM login_attempts WHERE expiry < :now "
         "AND (locked_until IS NULL OR locked_until < :now)"
     ),
+    **audit.GC,
 }
 # A racing first insert of a login-attempts key makes the loser retry; bound it anyway.
 _UPSERT_ATTEMPTS = 20
@@ -258,6 +265,66 @@ class SQLStorage(Storage, abc.ABC):
 
     async def is_token_revoked(self, token_id: str) -> bool:
         return bool(await self._query(_IS_REVOKED, {"id": token_id}))
+
+    # -- sessions ------------------------------------------------------------------------
+    async def create_session(self, session: SessionRecord) -> None:
+        await self._create(audit.SESSIONS, session)
+
+    async def get_session(self, session_id: str) -> SessionRecord:
+        return await self._get(audit.SESSIONS, session_id)
+
+    async def list_sessions(self, which: SessionFilter, now: datetime) -> list[SessionRecord]:
+        query, params = audit.list_sessions(self._flavour, which, now)
+        return [audit.SESSIONS.decode(self._flavour, r) for r in await self._query(query, params)]
+
+    async def update_session(
+        self, session_id: str, updater: Callable[[SessionRecord], SessionRecord]
+    ) -> SessionRecord:
+        return await self._update(audit.SESSIONS, updater, session_id)
+
+    async def revoke_sessions(
+        self, which: SessionFilter, revoked_at: datetime, revoked_by: str
+    ) -> list[str]:
+        query, params = audit.revoke_sessions(self._flavour, which, revoked_at, revoked_by)
+
+        async def body(session: Session) -> list[str]:
+            return [str(row["id"]) for row in await session.fetch(query, params)]
+
+        return await self._transact(body)
+
+    # -- revocation rules ----------------------------------------------------------------
+    async def add_revocation(self, revocation: Revocation) -> None:
+        await self._create(audit.REVOCATIONS, revocation)
+
+    async def list_revocations(self, since: datetime | None = None) -> list[Revocation]:
+        query, params = audit.list_revocations(self._flavour, since)
+        rows = await self._query(query, params)
+        return [audit.REVOCATIONS.decode(self._flavour, r) for r in rows]
+
+    # -- audit log -----------------------------------------------------------------------
+    async def append_audit_event(self, event: AuditEvent) -> AuditEvent:
+        params = audit.AUDIT_EVENTS.encode(self._flavour, event)
+
+        async def body(session: Session) -> list[Row]:
+            return await session.fetch(audit.APPEND_AUDIT, params)
+
+        rows = await self._transact(body)
+        if not rows:
+            raise AlreadyExistsError(f"audit_events: {event.id}")
+        return dataclasses.replace(event, seq=int(rows[0]["seq"]), details=dict(event.details))
+
+    async def list_audit_events(self, which: AuditFilter) -> list[AuditEvent]:
+        query, params = audit.list_audit_events(self._flavour, which)
+        rows = await self._query(query, params)
+        return [audit.AUDIT_EVENTS.decode(self._flavour, r) for r in rows]
+
+    async def delete_audit_events(self, before: datetime) -> int:
+        params = {"before": self._flavour.time(before)}
+
+        async def body(session: Session) -> int:
+            return await session.execute(audit.DELETE_AUDIT, params)
+
+        return await self._transact(body)
 
     # -- failed login attempts -----------------------------------------------------------
     async def get_login_attempts(self, key: str) -> LoginAttempts | None:

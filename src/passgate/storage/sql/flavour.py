@@ -82,6 +82,10 @@ class Flavour:
     untime: Callable[[Any], datetime]
     json: Callable[[object], object]
     unjson: Callable[[Any], Any]
+    #: ``column <prefix_op> :param`` with ``prefix_pattern(p)`` as the parameter is true
+    #: when the column starts with ``p``, case-sensitively, and can use a plain index.
+    prefix_op: str
+    prefix_pattern: Callable[[str], str]
 
     def sql(self, query: str) -> str:
         """``query`` (written with ``:name`` placeholders) in this dialect."""
@@ -103,6 +107,18 @@ def _identity(query: str) -> str:
     return query
 
 
+def _glob_prefix(prefix: str) -> str:
+    # SQLite's LIKE ignores ASCII case; GLOB does not. A one-character class quotes a
+    # wildcard (GLOB has no escape character).
+    return "".join(f"[{c}]" if c in "*?[" else c for c in prefix) + "*"
+
+
+def _like_prefix(prefix: str) -> str:
+    # Backslash is PostgreSQL's default LIKE escape character.
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
+
+
 def _pyformat(query: str) -> str:
     if "%" in query:
         raise ValueError("queries must not contain '%' (psycopg placeholder syntax)")
@@ -118,6 +134,8 @@ SQLITE = Flavour(
     untime=_from_epoch_micros,
     json=_sqlite_json,
     unjson=_sqlite_unjson,
+    prefix_op="GLOB",
+    prefix_pattern=_glob_prefix,
 )
 
 POSTGRES = Flavour(
@@ -128,4 +146,6 @@ POSTGRES = Flavour(
     untime=_pg_untime,
     json=Jsonb,
     unjson=_pg_unjson,
+    prefix_op="LIKE",
+    prefix_pattern=_like_prefix,
 )

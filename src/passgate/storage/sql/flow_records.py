@@ -87,6 +87,7 @@ def _enc_auth_code(f: Flavour, c: AuthCode) -> dict[str, object]:
         "redeemed": c.redeemed,
         "refresh_token_id": c.refresh_token_id,
         "access_token_id": c.access_token_id,
+        "session_id": c.session_id,
     }
 
 
@@ -106,6 +107,7 @@ def _dec_auth_code(f: Flavour, r: Row) -> AuthCode:
         redeemed=bool(r["redeemed"]),
         refresh_token_id=r["refresh_token_id"],
         access_token_id=r["access_token_id"],
+        session_id=r["session_id"],
     )
 
 
@@ -125,6 +127,7 @@ def _enc_refresh(f: Flavour, t: RefreshToken) -> dict[str, object]:
         "nonce": t.nonce,
         "connector_data": t.connector_data,
         "auth_time": f.opt_time(t.auth_time),
+        "session_id": t.session_id,
     }
 
 
@@ -143,6 +146,7 @@ def _dec_refresh(f: Flavour, r: Row) -> RefreshToken:
         nonce=r["nonce"],
         connector_data=bytes(r["connector_data"]),
         auth_time=f.opt_untime(r["auth_time"]),
+        session_id=r["session_id"],
     )
 
 
@@ -244,7 +248,8 @@ AUTH_CODES = Table[AuthCode](
     "auth_codes",
     ("id",),
     ("client_id", "redirect_uri", "scopes", "connector_id", "claims", "expiry", "nonce",
-     "connector_data", "pkce", "auth_time", "redeemed", "refresh_token_id", "access_token_id"),
+     "connector_data", "pkce", "auth_time", "redeemed", "refresh_token_id", "access_token_id",
+     "session_id"),
     _enc_auth_code,
     _dec_auth_code,
 )  # fmt: skip
@@ -253,7 +258,7 @@ REFRESH_TOKENS = Table[RefreshToken](
     "refresh_tokens",
     ("id",),
     ("token_hash", "client_id", "connector_id", "claims", "scopes", "created_at", "last_used",
-     "obsolete_token_hash", "rotation_key", "nonce", "connector_data", "auth_time"),
+     "obsolete_token_hash", "rotation_key", "nonce", "connector_data", "auth_time", "session_id"),
     _enc_refresh,
     _dec_refresh,
 )  # fmt: skip
