@@ -99,6 +99,12 @@ def make_setup(
                 "redirectURIs": [redirect_uri],
             }
         ],
+        # The tokenreview scenario: the webhook maps this client's tokens (DESIGN §4).
+        "kubernetes": {
+            "clusters": [
+                {"name": "bench", "server": "https://127.0.0.1:6443", "clientID": CLIENT_ID}
+            ]
+        },
         "enablePasswordDB": True,
         "staticPasswords": [
             {

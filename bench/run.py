@@ -46,6 +46,7 @@ from bench.launcher import (
 )
 from bench.loadgen import LoadSpec, Meter, run_load
 from bench.scenarios import SCENARIOS, missing_inputs, worker_factory
+from bench.seed import DEFAULT_SESSIONS, seed_sessions
 from bench.stats import ScenarioResult, ServerStats, results_table, server_table
 from bench.target import Target, discover
 
@@ -99,6 +100,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--bcrypt-cost", type=int, default=10, help="cost of the user's hash (10)")
     p.add_argument("--skip-approval", action="store_true", help="oauth2.skipApprovalScreen")
     p.add_argument("--log-level", default="info", help="the server's logger.level (info)")
+    p.add_argument(
+        "--sessions",
+        type=int,
+        default=DEFAULT_SESSIONS,
+        help=f"sessions seeded before tokenreview runs ({DEFAULT_SESSIONS})",
+    )
     other = p.add_argument_group("another issuer (instead of starting Passgate)")
     other.add_argument("--issuer", help="issuer URL on this machine")
     other.add_argument("--label", default="other", help="backend column for it (other)")
@@ -219,6 +226,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     log_level=args.log_level,
                 )
                 config = write_config(setup, directory)
+                if "tokenreview" in args.scenarios and args.sessions > 0:
+                    rules = run_async(partial(seed_sessions, storage, args.sessions))
+                    log(f"{backend}: seeded {args.sessions} sessions, {rules} revoked")
                 try:
                     found, stats = run_async(partial(bench_passgate, backend, setup, config, args))
                 except ServerError as exc:
@@ -247,6 +257,8 @@ def describe(args: argparse.Namespace) -> str:
         f"{args.duration:g} s per scenario{limit} "
         f"after {args.warmup:g} s warm-up; times in ms."
     )
+    if "tokenreview" in args.scenarios and not args.issuer:
+        text += f" tokenreview: {args.sessions} sessions seeded, a tenth of them revoked."
     if "login" in args.scenarios or "refresh_token" in args.scenarios:
         text += " login = the whole authorization-code flow plus the code exchange"
         if not args.issuer:

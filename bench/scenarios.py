@@ -7,6 +7,7 @@ client with its own connection. Hot loops use the lean :mod:`bench.rawhttp` clie
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Literal
 
@@ -18,6 +19,8 @@ from bench.rawhttp import Connection
 from bench.target import Endpoints, FlowError, Target, basic_auth, need, token_response
 
 ClientKind = Literal["raw", "httpx"]
+#: Passgate's TokenReview webhook, below the issuer (not in discovery).
+TOKENREVIEW_PATH = "/kubernetes/tokenreview"
 
 
 class _HttpWorker:
@@ -121,6 +124,38 @@ class RefreshWorker(_HttpWorker):
         self.refresh_token = new
 
 
+class TokenReviewWorker(_HttpWorker):
+    """kube-apiserver's webhook call: POST a TokenReview (authentication.k8s.io/v1) with
+    one ID token, signed in once at setup; every answer must authenticate."""
+
+    body = b""
+
+    async def setup(self) -> None:
+        tokens = await authorization_code_login(self.browser, self.endpoints, self.target)
+        review = {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenReview",
+            "metadata": {"creationTimestamp": None},
+            "spec": {"token": tokens["id_token"]},
+            "status": {"user": {}},
+        }
+        self.body = json.dumps(review).encode()
+
+    async def step(self) -> None:
+        url = self.target.issuer.rstrip("/") + TOKENREVIEW_PATH
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self.raw is not None:
+            raw = await self.raw.request("POST", url, headers, self.body)
+            status, body = raw.status, raw.body
+        else:
+            response = await self.browser.post(url, content=self.body, headers=headers)
+            status, body = response.status_code, response.content
+        if status != 200:
+            raise FlowError(f"POST {url}: {status}")
+        if not json.loads(body).get("status", {}).get("authenticated"):
+            raise FlowError(f"TokenReview not authenticated: {body[:200]!r}")
+
+
 class LoginWorker(_HttpWorker):
     async def step(self) -> None:
         await authorization_code_login(self.browser, self.endpoints, self.target)
@@ -132,6 +167,7 @@ _WORKERS: dict[str, type[_HttpWorker]] = {
     "client_credentials": ClientCredentialsWorker,
     "refresh_token": RefreshWorker,
     "login": LoginWorker,
+    "tokenreview": TokenReviewWorker,
 }
 SCENARIOS = tuple(_WORKERS)
 
@@ -141,7 +177,7 @@ def missing_inputs(scenario: str, target: Target) -> list[str]:
     if scenario in ("discovery", "jwks"):
         return []
     needs = {"client_id": target.client_id, "client_secret": target.client_secret}
-    if scenario in ("refresh_token", "login"):
+    if scenario in ("refresh_token", "login", "tokenreview"):
         needs |= {
             "redirect_uri": target.redirect_uri,
             "username": target.username,

@@ -56,6 +56,7 @@ class FakeIssuer:
                 Route("/dex/auth/local/login", self.login, methods=["GET", "POST"]),
                 Route("/dex/approval", self.approval, methods=["GET", "POST"]),
                 Route("/dex/token", self.token, methods=["POST"]),
+                Route("/dex/kubernetes/tokenreview", self.tokenreview, methods=["POST"]),
             ]
         )
 
@@ -148,6 +149,14 @@ class FakeIssuer:
             body["refresh_token"] = secrets.token_hex(8)
             self.refresh_tokens.add(body["refresh_token"])
         return JSONResponse(body)
+
+    async def tokenreview(self, request: Request) -> Response:
+        """kube-apiserver's TokenReview: authenticated for the ID token handed out."""
+        review = await request.json()
+        status: dict[str, object] = {"authenticated": review["spec"]["token"] == "it"}
+        if status["authenticated"]:
+            status["user"] = {"username": "bench@example.com", "groups": []}
+        return JSONResponse({**review, "status": status})
 
 
 @contextlib.asynccontextmanager

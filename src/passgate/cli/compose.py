@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel
 from starlette.applications import Starlette
 
+from passgate.admin.api import AdminAPI, build_admin
+from passgate.admin.auth import AdminTokenHash, claims_from
 from passgate.clock import Clock, system_clock
 from passgate.config import Config
 from passgate.config.connectors import (
@@ -33,12 +35,20 @@ from passgate.connectors.mock import MockCallbackConnector, MockPasswordConnecto
 from passgate.connectors.oidc import OIDCConnector
 from passgate.connectors.saml import SAMLConnector
 from passgate.keys import KeyManager
+from passgate.kube import apiserver
 from passgate.kube.kubeconfig import clusters_from_config
+from passgate.kube.tokenreview import ClusterMapping, TokenReviewer
+from passgate.provider.audit import AuditLog
 from passgate.provider.connectors import ConnectorEntry, ConnectorRegistry
 from passgate.provider.directory import Directory
+from passgate.provider.introspection import Introspector
 from passgate.provider.limits import LoginLimiter
+from passgate.provider.revocation import Revoker
+from passgate.provider.revocation_cache import RevocationCache
+from passgate.provider.sessions import Sessions
 from passgate.provider.settings import IMPLEMENTED_GRANTS, ProviderSettings, RefreshPolicy
 from passgate.provider.token import TokenEndpoint
+from passgate.provider.verify import TokenVerifier
 from passgate.server.app import create_app, create_telemetry_app, issuer_path, templates
 from passgate.server.kubeconfig import kubeconfig_client
 from passgate.server.metrics import Metrics
@@ -178,6 +188,38 @@ def provider_settings(config: Config) -> ProviderSettings:
     )
 
 
+def token_reviewer(config: Config) -> TokenReviewer:
+    """The TokenReview webhook maps tokens as each cluster's apiserver-config says."""
+    kube = config.kubernetes
+    mappings = [
+        ClusterMapping.of(apiserver.settings_for(config, cluster.name, ca_file=""))
+        for cluster in kube.clusters
+    ]
+    review = kube.token_review
+    return TokenReviewer(mappings, secret=review.secret, enabled=review.enabled)
+
+
+def admin_api(
+    config: Config,
+    *,
+    storage: Storage,
+    clock: Clock,
+    keys: KeyManager,
+    audit: AuditLog,
+    revoker: Revoker,
+    verifier: TokenVerifier,
+) -> AdminAPI | None:
+    """The admin API's services, or None (the API answers 404) without ``admin``."""
+    if config.admin is None:
+        return None
+    return build_admin(
+        storage=storage, clock=clock, keys=keys, audit=audit, revoker=revoker,
+        static_clients=static_clients(config), static_passwords=static_passwords(config),
+        tokens=[AdminTokenHash(token.name, token.hash) for token in config.admin.tokens],
+        groups=config.admin.groups, verify=claims_from(verifier),
+    )  # fmt: skip
+
+
 def web_settings(config: Config) -> WebSettings:
     web = config.web
     remote = web.client_remote_ip
@@ -215,6 +257,15 @@ async def build(
     connectors = open_connectors(config, directory)
     settings = provider_settings(config)
     limiter = LoginLimiter(storage, clock, settings.login_limits)
+    audit = AuditLog(storage, clock, log_events=config.audit.log)
+    sessions = Sessions(
+        storage, clock, token_lifetime=settings.id_token_lifetime, policy=settings.refresh,
+        audit=audit,
+    )  # fmt: skip
+    revocations = RevocationCache(storage, clock)
+    await revocations.load()
+    revoker = Revoker(storage, clock, revocations, issuer=issuer, audit=audit, keys=keys)
+    verifier = TokenVerifier(issuer, revocations)
     services = Services(
         settings=settings,
         web=web_settings(config),
@@ -230,6 +281,9 @@ async def build(
             settings=settings,
             clock=clock,
             limiter=limiter,
+            sessions=sessions,
+            revoker=revoker,
+            audit=audit,
         ),
         limiter=limiter,
         clock=clock,
@@ -237,11 +291,31 @@ async def build(
         metrics=Metrics(),
         kube_clusters=tuple(clusters_from_config(config)),
         publish_clusters=config.kubernetes.publish_clusters,
+        audit=audit,
+        sessions=sessions,
+        revoker=revoker,
+        revocations=revocations,
+        verifier=verifier,
+        introspector=Introspector(
+            storage, clock, verifier, sessions, issuer=config.issuer, policy=settings.refresh
+        ),
+        token_review=token_reviewer(config),
+        admin=admin_api(
+            config,
+            storage=storage,
+            clock=clock,
+            keys=keys,
+            audit=audit,
+            revoker=revoker,
+            verifier=verifier,
+        ),
     )
-    gc = GarbageCollector(storage, clock, interval=GC_INTERVAL)
+    gc = GarbageCollector(
+        storage, clock, interval=GC_INTERVAL, audit_retention=config.audit.retention
+    )
     return Runtime(
         services=services,
         app=create_app(services),
         telemetry=create_telemetry_app(services),
-        background=[keys.run_forever, gc.run_forever],
+        background=[keys.run_forever, gc.run_forever, revocations.run_forever],
     )

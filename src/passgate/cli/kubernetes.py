@@ -13,9 +13,10 @@ import click
 
 if TYPE_CHECKING:
     from passgate.config import Config
+    from passgate.kube.apiserver import ApiserverSettings
     from passgate.kube.kubeconfig import ClusterEntry
 
-FORMATS = ("all", "flags", "v1beta1", "v1")
+FORMATS = ("all", "flags", "v1beta1", "v1", "webhook")
 
 
 def _load(config_file: str) -> Config:
@@ -142,14 +143,23 @@ def kubeconfig_command(
     type=click.Choice(FORMATS),
     default="all",
     show_default=True,
-    help="flags, an AuthenticationConfiguration (v1beta1 or v1), or all three.",
+    help="flags, an AuthenticationConfiguration (v1beta1 or v1), all three, or the "
+    "TokenReview webhook's kubeconfig and flags (honours revocation).",
 )
 @click.option(
     "--oidc-ca-file",
     "ca_file",
     help="Path of Passgate's CA on the apiserver host (for --oidc-ca-file).",
 )
-def apiserver_config_command(config_file: str, cluster: str, fmt: str, ca_file: str | None) -> None:
+@click.option(
+    "--webhook-config-file",
+    "webhook_file",
+    default=None,
+    help="Where the webhook kubeconfig lives on the apiserver host (--format webhook).",
+)
+def apiserver_config_command(
+    config_file: str, cluster: str, fmt: str, ca_file: str | None, webhook_file: str | None
+) -> None:
     """Print the kube-apiserver settings that accept Passgate's tokens for CLUSTER."""
     import yaml
 
@@ -168,6 +178,9 @@ def apiserver_config_command(config_file: str, cluster: str, fmt: str, ca_file: 
             "on the apiserver host (or pass --oidc-ca-file)",
             err=True,
         )
+    if fmt == "webhook":
+        _print_webhook(config, settings, webhook_file or apiserver.DEFAULT_WEBHOOK_FILE)
+        return
     flag_text = "\n".join(apiserver.flags(settings)) + "\n"
     if fmt == "flags":
         click.echo(flag_text, nl=False)
@@ -191,3 +204,25 @@ def apiserver_config_command(config_file: str, cluster: str, fmt: str, ca_file: 
         )
         click.echo("---")
         click.echo(text)
+
+
+def _print_webhook(config: Config, settings: ApiserverSettings, webhook_file: str) -> None:
+    """The webhook kubeconfig (for the file) with the flags that use it as comments."""
+    import yaml
+
+    from passgate.kube import apiserver
+
+    review = config.kubernetes.token_review
+    if not review.enabled:
+        raise click.ClickException("kubernetes.tokenReview.enabled is false in this config")
+    click.echo(f"# Save as {webhook_file} on the apiserver host; kube-apiserver flags:")
+    for flag in apiserver.webhook_flags(webhook_file):
+        click.echo(f"#   {flag}")
+    if review.secret:
+        click.echo("# users[].user.token is kubernetes.tokenReview's secret: keep the file private")
+    click.echo(
+        yaml.safe_dump(
+            apiserver.webhook_kubeconfig(settings, secret=review.secret), sort_keys=False
+        ),
+        nl=False,
+    )

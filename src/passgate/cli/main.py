@@ -79,3 +79,8 @@ from passgate.cli.plugin import COMMANDS as PLUGIN_COMMANDS  # noqa: E402
 
 for plugin_command in PLUGIN_COMMANDS:
     cli.add_command(plugin_command)
+
+# The admin API from a terminal: `passgate admin ...` (imports only click up front).
+from passgate.cli.admin import admin_command  # noqa: E402
+
+cli.add_command(admin_command)

@@ -21,10 +21,18 @@ from pydantic import (
     ModelWrapValidatorHandler,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
     model_validator,
 )
 
-from passgate.config.base import DexModel, Loc, fold_keys, raise_issues, with_more_issues
+from passgate.config.base import (
+    DexModel,
+    Loc,
+    environ_of,
+    fold_keys,
+    raise_issues,
+    with_more_issues,
+)
 from passgate.config.checks import _check  # the cross-section check registry
 from passgate.config.clients import StaticClient
 from passgate.config.fields import decode_root_ca_data, is_loopback_host
@@ -34,6 +42,7 @@ __all__ = [
     "KUBECONFIG_CLIENT_ID",
     "KubeCluster",
     "KubernetesConfig",
+    "TokenReviewConfig",
     "check_cluster_name",
     "pem_file",
 ]
@@ -176,6 +185,31 @@ def _issuer_ca(path: str, data: str) -> tuple[list[tuple[Loc, str]], str]:
         return [(("issuerCA" if path else "issuerCAData",), str(error))], ""
 
 
+class TokenReviewConfig(DexModel):
+    """``kubernetes.tokenReview``: the TokenReview webhook (``POST /kubernetes/tokenreview``)
+    that answers for Passgate's tokens with revocation honoured. ``secret`` (or
+    ``secretEnv``): a bearer token the apiserver must send; its webhook kubeconfig
+    (``passgate apiserver-config --format webhook``) carries it."""
+
+    enabled: bool = True
+    secret: str = ""
+    secret_env: str = Field(default="", alias="secretEnv")
+
+    @model_validator(mode="after")
+    def _resolve(self, info: ValidationInfo) -> TokenReviewConfig:
+        issues: list[tuple[Loc, str]] = []
+        if self.secret and self.secret_env:
+            issues.append((("secretEnv",), "set either secret or secretEnv, not both"))
+        elif self.secret_env:
+            value = environ_of(info).get(self.secret_env, "")
+            if not value:
+                message = f"environment variable {self.secret_env!r} is not set or empty"
+                issues.append((("secretEnv",), message))
+            self._settle(secret=value)
+        raise_issues(type(self).__name__, issues)
+        return self
+
+
 class KubernetesConfig(DexModel):
     """The ``kubernetes`` section: clusters, and how Passgate's own TLS is trusted."""
 
@@ -183,6 +217,7 @@ class KubernetesConfig(DexModel):
     issuer_ca_data: str = Field(default="", alias="issuerCAData")
     publish_clusters: bool = Field(default=True, alias="publishClusters")
     clusters: list[KubeCluster] = Field(default_factory=list)
+    token_review: TokenReviewConfig = Field(default_factory=TokenReviewConfig, alias="tokenReview")
 
     _pem: str = PrivateAttr(default="")
 

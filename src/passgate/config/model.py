@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from passgate.config.admin import AdminConfig, AuditConfig
 from passgate.config.base import DexModel, collect_notes, fold_keys, format_loc, raise_issues
 from passgate.config.checks import run_checks
 from passgate.config.clients import StaticClient, StaticPassword
@@ -61,6 +62,8 @@ class Config(DexModel):
     sessions: dict[str, Any] | None = None  # recognised; implemented in a later issue
     mfa: dict[str, Any] | None = None  # recognised; implemented in a later issue
     kubernetes: KubernetesConfig = Field(default_factory=KubernetesConfig)  # Passgate's own
+    admin: AdminConfig | None = None  # Passgate's own: None disables the admin API
+    audit: AuditConfig = Field(default_factory=AuditConfig)  # Passgate's own
 
     _warnings: list[str] = PrivateAttr(default_factory=list)
 

@@ -177,6 +177,32 @@ class KeyManager:
             log.info("rotated the signing key; new kid %s", new.kid)
         return rotated
 
+    async def rotate_now(self, *, keep_previous: bool = False) -> str:
+        """Sign with a new key from now on, whatever the schedule; the new ``kid``.
+
+        Without ``keep_previous`` every earlier key stops verifying at once (revoking
+        everything: a token signed before cannot be checked any more, here or by a
+        kube-apiserver that fetches the JWKS again). Other replicas pick the new key up
+        at their next refresh and meanwhile still sign with the old one."""
+        async with self._lock:
+            new = await asyncio.to_thread(generate_key, self._algorithm)
+            now = self._clock()
+
+            def updater(old: Keys) -> Keys:
+                due = dataclasses.replace(old, next_rotation=now) if keep_previous else Keys()
+                return rotation.rotate(
+                    due,
+                    new,
+                    now=now,
+                    rotation_period=self._rotation_period,
+                    retention=self._retention,
+                )
+
+            result = await self._storage.update_keys(updater)
+            self._install(result, now)
+            log.info("rotated the signing key on demand; new kid %s", new.kid)
+            return new.kid
+
     def _install(self, keys: Keys, now: datetime) -> None:
         if self._cache is None or self._cache.source != keys:
             self._cache = _build_cache(keys)

@@ -4,6 +4,11 @@ Two equivalent forms (DESIGN §4): the ``--oidc-*`` flags, and a structured
 ``AuthenticationConfiguration`` (``apiserver.config.k8s.io/v1beta1`` from 1.30, ``v1``
 from 1.34, passed with ``--authentication-config``; the two forms exclude each other).
 
+A third form asks Passgate itself about every token: the webhook token authenticator
+(``--authentication-token-webhook-config-file``), a kubeconfig whose server is Passgate's
+``/kubernetes/tokenreview``. It honours revocation (within the webhook cache TTL, kept
+short here) and can be used alongside the OIDC flags or instead of them.
+
 Username prefix, as kube-apiserver applies it to the flags: unset means no prefix for
 the ``email`` claim and ``<issuer>#`` for any other claim; ``-`` means no prefix. The
 structured config has no defaults, so the same effective prefix is written out. With
@@ -14,6 +19,7 @@ apiserver documents (``claims.?email_verified.orValue(true) == true``).
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -27,6 +33,8 @@ __all__ = [
     "authentication_configuration",
     "flags",
     "settings_for",
+    "webhook_flags",
+    "webhook_kubeconfig",
 ]
 
 AuthVersion = Literal["v1beta1", "v1"]
@@ -34,6 +42,12 @@ AUTHENTICATION_API_VERSIONS: tuple[AuthVersion, ...] = ("v1beta1", "v1")
 #: Where ``--oidc-ca-file`` points when the config holds the CA as data, not as a path.
 DEFAULT_CA_FILE = "/etc/kubernetes/pki/passgate-ca.crt"
 EMAIL_VERIFIED_RULE = "claims.?email_verified.orValue(true) == true"
+WEBHOOK_PATH = "/kubernetes/tokenreview"
+#: Where ``--authentication-token-webhook-config-file`` points by default.
+DEFAULT_WEBHOOK_FILE = "/etc/kubernetes/passgate-webhook.kubeconfig"
+#: The apiserver caches webhook answers, refusals included (default 2m): a revocation
+#: takes effect at Passgate within a second, at the apiserver within this TTL.
+WEBHOOK_CACHE_TTL = "10s"
 
 
 class UnknownClusterError(LookupError):
@@ -133,3 +147,32 @@ def authentication_configuration(
         "kind": "AuthenticationConfiguration",
         "jwt": [authenticator],
     }
+
+
+def webhook_kubeconfig(settings: ApiserverSettings, *, secret: str = "") -> dict[str, Any]:
+    """The kubeconfig kube-apiserver reads to call Passgate's TokenReview webhook."""
+    cluster: dict[str, Any] = {"server": settings.issuer.rstrip("/") + WEBHOOK_PATH}
+    if settings.ca_pem:
+        cluster["certificate-authority-data"] = base64.b64encode(
+            settings.ca_pem.encode("ascii")
+        ).decode("ascii")
+    user: dict[str, Any] = {"token": secret} if secret else {}
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "passgate", "cluster": cluster}],
+        "users": [{"name": "kube-apiserver", "user": user}],
+        "contexts": [
+            {"name": "webhook", "context": {"cluster": "passgate", "user": "kube-apiserver"}}
+        ],
+        "current-context": "webhook",
+    }
+
+
+def webhook_flags(config_file: str = DEFAULT_WEBHOOK_FILE) -> list[str]:
+    """The kube-apiserver flags that enable the webhook with that kubeconfig."""
+    return [
+        f"--authentication-token-webhook-config-file={config_file}",
+        "--authentication-token-webhook-version=v1",
+        f"--authentication-token-webhook-cache-ttl={WEBHOOK_CACHE_TTL}",
+    ]

@@ -158,6 +158,7 @@ def _grant_json(redeemed: RedeemedCode) -> dict[str, object]:
         "connector_data": base64.b64encode(grant.connector_data).decode("ascii"),
         "refresh_id": redeemed.refresh_id,
         "jti": redeemed.jti,
+        "session_id": grant.session_id,
     }
 
 
@@ -171,6 +172,7 @@ def _grant_from_json(client_id: str, data: dict[str, Any]) -> RedeemedCode:
         nonce=data.get("nonce", ""),
         auth_time=datetime.fromisoformat(auth_time) if auth_time else None,
         connector_data=base64.b64decode(data.get("connector_data", "")),
+        session_id=data.get("session_id", ""),
     )
     return RedeemedCode(grant, data["refresh_id"], data["jti"])
 
@@ -374,7 +376,9 @@ class DeviceFlow:
             grant = _blob(old)["grant"]
             redeemed = _grant_from_json(client.id, grant)
             refresh = await self._minter.new_refresh_token(redeemed.grant, redeemed.refresh_id)
-            return await self._minter.mint(redeemed.grant, jti=redeemed.jti, refresh_token=refresh)
+            return await self._minter.mint(
+                redeemed.grant, jti=redeemed.jti, refresh_token=refresh, grant_type=DEVICE_CODE
+            )
         if new.poll_interval_seconds > (old.poll_interval_seconds or POLL_INTERVAL):
             raise SlowDownError(f"poll at most every {new.poll_interval_seconds} seconds")
         raise AuthorizationPendingError("the user has not finished signing in yet")

@@ -10,7 +10,10 @@ from datetime import datetime
 
 from passgate.clock import Clock
 from passgate.oauth2.scopes import OFFLINE_ACCESS, OPENID, classify
+from passgate.provider.audit import TOKEN_ISSUE, TOKEN_REFRESH, AuditLog
 from passgate.provider.ids import new_id
+from passgate.provider.sessions import Sessions
+from passgate.provider.settings import REFRESH_TOKEN
 from passgate.storage.base import AlreadyExistsError, NotFoundError, Storage
 from passgate.storage.models import Claims, OfflineSession, RefreshToken, RefreshTokenRef
 from passgate.tokens import refresh as refresh_tokens
@@ -52,6 +55,7 @@ class Grant:
     nonce: str = ""
     auth_time: datetime | None = None
     connector_data: bytes = b""
+    session_id: str = ""  # the sign-in session the tokens belong to ("" for none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,12 +78,25 @@ def audience(client_id: str, scopes: tuple[str, ...]) -> list[str]:
 
 
 class ResponseMinter:
-    """Signs ID and access tokens and creates refresh tokens for a :class:`Grant`."""
+    """Signs ID and access tokens and creates refresh tokens for a :class:`Grant`.
 
-    def __init__(self, storage: Storage, issuer: TokenIssuer, clock: Clock) -> None:
+    With ``sessions``, minting under a session first checks that it is still active and
+    extends it (:meth:`Sessions.use`); with ``audit``, each response is recorded."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        issuer: TokenIssuer,
+        clock: Clock,
+        *,
+        sessions: Sessions | None = None,
+        audit: AuditLog | None = None,
+    ) -> None:
         self._storage = storage
         self._issuer = issuer
         self._clock = clock
+        self._sessions = sessions
+        self._audit = audit
 
     async def mint(
         self,
@@ -89,7 +106,10 @@ class ResponseMinter:
         code: str | None = None,
         refresh_token: str | None = None,
         id_token: bool = True,
+        grant_type: str = "",
     ) -> TokenResponse:
+        if grant.session_id and self._sessions is not None:
+            await self._sessions.use(grant.session_id, refresh=refresh_token is not None)
         aud = audience(grant.client_id, grant.scopes)
         access = await self._issuer.access_token(
             claims=grant.claims,
@@ -98,6 +118,7 @@ class ResponseMinter:
             scopes=grant.scopes,
             connector_id=grant.connector_id,
             jti=jti or new_id(),
+            session_id=grant.session_id,
         )
         signed_id_token = None
         if id_token and OPENID in grant.scopes:
@@ -111,9 +132,21 @@ class ResponseMinter:
                 access_token=access.token,
                 code=code,
                 auth_time=grant.auth_time,
+                session_id=grant.session_id,
             )
         # exp is whole seconds; round up so a one-hour token says 3600, not 3599.
         expires_in = max(0, math.ceil((access.expiry - self._clock()).total_seconds()))
+        if self._audit is not None:
+            await self._audit.record(
+                TOKEN_REFRESH if grant_type == REFRESH_TOKEN else TOKEN_ISSUE,
+                grant.claims.email or grant.claims.user_id,
+                subject=access.jti,
+                user_id=grant.claims.user_id,
+                client_id=grant.client_id,
+                connector_id=grant.connector_id,
+                session_id=grant.session_id,
+                details={"grant_type": grant_type} if grant_type else None,
+            )
         return TokenResponse(
             access_token=access.token,
             expires_in=expires_in,
@@ -142,6 +175,7 @@ class ResponseMinter:
                 nonce=grant.nonce,
                 connector_data=grant.connector_data,
                 auth_time=grant.auth_time,
+                session_id=grant.session_id,
             )
         )
         await self._remember_session(grant, token_id, now)

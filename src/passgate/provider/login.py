@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from datetime import timedelta
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from passgate.clock import Clock
@@ -14,9 +15,14 @@ from passgate.oauth2.scopes import GROUPS, OFFLINE_ACCESS
 from passgate.provider.connectors import ConnectorEntry
 from passgate.provider.ids import new_secret, secret_hash
 from passgate.provider.limits import LoginLimiter
+from passgate.provider.sessions import Origin, Sessions
 from passgate.provider.settings import ProviderSettings
 from passgate.storage.base import NotFoundError, Storage
 from passgate.storage.models import AuthCode, AuthRequest, Claims
+
+#: An unredeemed code's session outlives the code a little (a code is still good at the
+#: very instant of its expiry); then garbage collection removes it.
+CODE_SESSION_GRACE = timedelta(minutes=1)
 
 
 class RequestExpiredError(OAuthError):
@@ -110,9 +116,17 @@ def error_redirect(error: OAuthError) -> str:
 
 
 async def issue_code(
-    storage: Storage, request: AuthRequest, settings: ProviderSettings, clock: Clock
+    storage: Storage,
+    request: AuthRequest,
+    settings: ProviderSettings,
+    clock: Clock,
+    *,
+    sessions: Sessions | None = None,
+    origin: Origin | None = None,
 ) -> str:
-    """Turn an approved, signed-in request into a code; returns the client redirect."""
+    """Turn an approved, signed-in request into a code; returns the client redirect.
+    With ``sessions`` the sign-in starts a session (from ``origin``) that owns what the
+    code issues."""
     if not request.logged_in or request.claims is None:
         raise RequestExpiredError("this sign-in request is not signed in")
     try:
@@ -121,6 +135,19 @@ async def issue_code(
     except NotFoundError:
         raise RequestExpiredError("this sign-in request was already completed") from None
     code = new_secret()
+    expiry = clock() + settings.auth_code_lifetime
+    session_id = ""
+    if sessions is not None:
+        session = await sessions.start(
+            claims=request.claims,
+            connector_id=request.connector_id,
+            client_id=request.client_id,
+            scopes=request.scopes,
+            origin=origin or Origin(),
+            until=expiry + CODE_SESSION_GRACE,
+            via="device" if request.redirect_uri == settings.device_callback_uri else "browser",
+        )
+        session_id = session.id
     await storage.create_auth_code(
         AuthCode(
             id=secret_hash(code),
@@ -129,11 +156,12 @@ async def issue_code(
             scopes=request.scopes,
             connector_id=request.connector_id,
             claims=request.claims,
-            expiry=clock() + settings.auth_code_lifetime,
+            expiry=expiry,
             nonce=request.nonce,
             connector_data=request.connector_data,
             pkce=request.pkce,
             auth_time=request.auth_time,
+            session_id=session_id,
         )
     )
     params = {"code": code}

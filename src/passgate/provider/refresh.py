@@ -5,7 +5,10 @@ before it. Each rotation derives the next secret as HMAC(rotation_key, secret), 
 client retries with the previous secret inside ``reuseInterval`` (a response lost on the
 network, Dex's semantics) the server recomputes the *same* current token instead of
 minting a second one, though only hashes are stored. Outside that interval a used secret
-means the token leaked (RFC 9700 §4.14.2): the whole token is revoked.
+means the token leaked (RFC 9700 §4.14.2): the whole token is revoked, and with it the
+sign-in session that owns it, so the access and ID tokens already out stop working too.
+A token whose session has ended, or that a revocation rule covers (tokens older than
+sessions), is refused and deleted.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -30,7 +33,9 @@ from passgate.oauth2.scopes import split
 from passgate.provider.connectors import ConnectorRegistry
 from passgate.provider.issue import Grant, ResponseMinter, TokenResponse
 from passgate.provider.login import claims_of, scopes_for
-from passgate.provider.settings import RefreshPolicy
+from passgate.provider.revocation import Revoker
+from passgate.provider.sessions import SessionEndedError
+from passgate.provider.settings import REFRESH_TOKEN, RefreshPolicy
 from passgate.storage.base import NotFoundError, Storage
 from passgate.storage.models import Claims, Client, RefreshToken
 from passgate.tokens import refresh as refresh_tokens
@@ -43,6 +48,16 @@ UPSTREAM_RETRY_AFTER = 30
 
 def _same(hash_a: str, hash_b: str) -> bool:
     return bool(hash_a) and secrets.compare_digest(hash_a.encode(), hash_b.encode())
+
+
+def lifetime_problem(token: RefreshToken, policy: RefreshPolicy, now: datetime) -> str:
+    """Why ``token`` has run out of time under ``policy`` ("" while it has not)."""
+    if policy.absolute_lifetime is not None and now - token.created_at > policy.absolute_lifetime:
+        return "the refresh token has expired"
+    idle = policy.valid_if_not_used_for
+    if idle is not None and now - token.last_used > idle:
+        return "the refresh token expired after being unused"
+    return ""
 
 
 class _Rejected(Exception):
@@ -58,12 +73,14 @@ class RefreshGrant:
         minter: ResponseMinter,
         policy: RefreshPolicy,
         clock: Clock,
+        revoker: Revoker | None = None,
     ) -> None:
         self._storage = storage
         self._connectors = connectors
         self._minter = minter
         self._policy = policy
         self._clock = clock
+        self._revoker = revoker
 
     async def handle(self, client: Client, form: Params) -> TokenResponse:
         parsed = refresh_tokens.parse_refresh_token(form.require("refresh_token"))
@@ -77,11 +94,15 @@ class RefreshGrant:
         # RFC 6749 §6: the refresh token is bound to the client it was issued to.
         if token.client_id != client.id:
             raise InvalidGrantError("the refresh token was issued to another client")
+        if self._revoker is not None and self._revoker.refresh_revoked(token):
+            await self._revoke(token.id)
+            raise InvalidGrantError("the refresh token has been revoked")
         self._check_lifetimes(token)
         scopes = self._narrowed_scopes(token, form.optional("scope"))
         presented = refresh_tokens.hash_secret(secret)
         if not self._current(token, presented) and not self._reusable(token, presented):
             await self._revoke(token.id)
+            await self._end_session(token, "refresh token reused", "reuse")
             raise InvalidGrantError("the refresh token was already used; it has been revoked")
         claims, connector_data = await self._refreshed_identity(token, scopes)
         if self._current(token, presented) and self._policy.disable_rotation:
@@ -118,9 +139,14 @@ class RefreshGrant:
             connector_id=updated.connector_id,
             auth_time=updated.auth_time,
             connector_data=updated.connector_data,
+            session_id=updated.session_id,
         )
         value = refresh_tokens.format_refresh_token(updated.id, new_secret)
-        return await self._minter.mint(grant, refresh_token=value)
+        try:
+            return await self._minter.mint(grant, refresh_token=value, grant_type=REFRESH_TOKEN)
+        except SessionEndedError:
+            await self._revoke(token.id)
+            raise
 
     def _current(self, token: RefreshToken, presented_hash: str) -> bool:
         return _same(presented_hash, token.token_hash)
@@ -134,16 +160,9 @@ class RefreshGrant:
         return self._clock() - token.last_used <= self._policy.reuse_interval
 
     def _check_lifetimes(self, token: RefreshToken) -> None:
-        now = self._clock()
-        policy = self._policy
-        if (
-            policy.absolute_lifetime is not None
-            and now - token.created_at > policy.absolute_lifetime
-        ):
-            raise InvalidGrantError("the refresh token has expired")
-        idle = policy.valid_if_not_used_for
-        if idle is not None and now - token.last_used > idle:
-            raise InvalidGrantError("the refresh token expired after being unused")
+        problem = lifetime_problem(token, self._policy, self._clock())
+        if problem:
+            raise InvalidGrantError(problem)
 
     @staticmethod
     def _narrowed_scopes(token: RefreshToken, requested: str) -> tuple[str, ...]:
@@ -188,6 +207,7 @@ class RefreshGrant:
         except ConnectorError as error:
             log.info("connector refused refresh", connector=entry.id, error=str(error))
             await self._revoke(token.id)
+            await self._end_session(token, f"upstream refused refresh: {error}", "upstream")
             raise InvalidGrantError(f"the upstream identity is no longer valid: {error}") from None
         except Exception:
             # A connector bug or an answer it could not handle: refuse for now, keep the
@@ -202,3 +222,9 @@ class RefreshGrant:
     async def _revoke(self, token_id: str) -> None:
         with contextlib.suppress(NotFoundError):
             await self._storage.delete_refresh_token(token_id)
+
+    async def _end_session(self, token: RefreshToken, reason: str, revoked_by: str) -> None:
+        if token.session_id and self._revoker is not None:
+            await self._revoker.revoke_session(
+                token.session_id, actor="system", reason=reason, revoked_by=revoked_by
+            )

@@ -23,6 +23,7 @@ from passgate.oauth2.errors import (
 )
 from passgate.oauth2.params import Params
 from passgate.oauth2.scopes import OPENID, split
+from passgate.provider.audit import AuditLog
 from passgate.provider.authorize import check_scopes
 from passgate.provider.connectors import ConnectorRegistry
 from passgate.provider.device import DeviceFlow
@@ -32,8 +33,11 @@ from passgate.provider.issue import Grant, RedeemedCode, ResponseMinter, TokenRe
 from passgate.provider.limits import LoginLimiter, TooManyAttempts
 from passgate.provider.login import check_password, claims_of, scopes_for
 from passgate.provider.refresh import RefreshGrant
+from passgate.provider.revocation import Revoker
+from passgate.provider.sessions import Origin, Sessions
 from passgate.provider.settings import (
     AUTHORIZATION_CODE,
+    CLIENT_CREDENTIALS,
     DEVICE_CODE,
     IMPLEMENTED_GRANTS,
     PASSWORD,
@@ -61,6 +65,9 @@ class TokenEndpoint:
         settings: ProviderSettings,
         clock: Clock,
         limiter: LoginLimiter,
+        sessions: Sessions | None = None,
+        revoker: Revoker | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
         self._directory = directory
         self._storage = directory.storage
@@ -69,13 +76,18 @@ class TokenEndpoint:
         self._settings = settings
         self._clock = clock
         self._limiter = limiter
-        self._minter = ResponseMinter(directory.storage, issuer, clock)
+        self._sessions = sessions
+        self._revoker = revoker
+        self._minter = ResponseMinter(
+            directory.storage, issuer, clock, sessions=sessions, audit=audit
+        )
         self._refresh = RefreshGrant(
             storage=directory.storage,
             connectors=connectors,
             minter=self._minter,
             policy=settings.refresh,
             clock=clock,
+            revoker=revoker,
         )
         self.device = DeviceFlow(
             directory=directory,
@@ -127,7 +139,13 @@ class TokenEndpoint:
         )
         grant = redeemed.grant
         refresh = await self._minter.new_refresh_token(grant, redeemed.refresh_id)
-        return await self._minter.mint(grant, jti=redeemed.jti, code=value, refresh_token=refresh)
+        return await self._minter.mint(
+            grant,
+            jti=redeemed.jti,
+            code=value,
+            refresh_token=refresh,
+            grant_type=AUTHORIZATION_CODE,
+        )
 
     async def redeem_code(
         self, client: Client, value: str, redirect_uri: str, verifier: str
@@ -158,6 +176,7 @@ class TokenEndpoint:
             nonce=code.nonce,
             auth_time=code.auth_time,
             connector_data=code.connector_data,
+            session_id=code.session_id,
         )
         refresh_id, jti = new_id(), new_id()
 
@@ -185,6 +204,14 @@ class TokenEndpoint:
         if code.access_token_id:
             expiry = code.expiry + self._settings.id_token_lifetime
             await self._storage.revoke_token(code.access_token_id, expiry)
+        if code.session_id and self._revoker is not None:
+            # The session's ID tokens carry no jti: ending the session refuses them too.
+            await self._revoker.revoke_session(
+                code.session_id,
+                actor="system",
+                reason="authorization code replayed",
+                revoked_by="code-replay",
+            )
 
     # -- RFC 6749 §4.3 ---------------------------------------------------------------
     async def _password(self, client: Client, form: Params, address: str) -> TokenResponse:
@@ -218,10 +245,22 @@ class TokenEndpoint:
         except ConnectorError as error:
             raise InvalidGrantError(str(error)) from None
         if identity is None:
+            if self._sessions is not None:
+                await self._sessions.login_failed(
+                    connector_id=entry.id, username=username, client_id=client.id,
+                    remote_addr=address,
+                )  # fmt: skip
             raise InvalidGrantError("invalid username or password")
         grant = self._grant(client, identity, scopes, entry.id)
+        if self._sessions is not None:
+            session = await self._sessions.start(
+                claims=grant.claims, connector_id=entry.id, client_id=client.id, scopes=scopes,
+                origin=Origin(address), via=PASSWORD,
+                until=self._clock() + self._settings.id_token_lifetime,
+            )  # fmt: skip
+            grant = dataclasses.replace(grant, session_id=session.id)
         refresh = await self._minter.new_refresh_token(grant, new_id())
-        return await self._minter.mint(grant, refresh_token=refresh)
+        return await self._minter.mint(grant, refresh_token=refresh, grant_type=PASSWORD)
 
     def _grant(
         self, client: Client, identity: Identity, scopes: tuple[str, ...], connector_id: str
@@ -246,4 +285,4 @@ class TokenEndpoint:
             raise InvalidScopeError("offline_access is not available with client_credentials")
         claims = Claims(user_id=client.id, username=client.name or client.id)
         grant = Grant(client_id=client.id, claims=claims, scopes=scopes, connector_id="")
-        return await self._minter.mint(grant)
+        return await self._minter.mint(grant, grant_type=CLIENT_CREDENTIALS)

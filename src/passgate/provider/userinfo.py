@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from passgate.oauth2.errors import InvalidRequestError, InvalidTokenError, MissingTokenError
+from passgate.provider.verify import TokenVerifier
 from passgate.storage.base import Storage
-from passgate.tokens.issuer import TokenIssuer
 
 # Claims about the token itself, not about the person: not part of a UserInfo answer.
 _TOKEN_CLAIMS = frozenset(
@@ -22,6 +22,7 @@ _TOKEN_CLAIMS = frozenset(
         "auth_time",
         "scope",
         "client_id",
+        "sid",
     }
 )
 
@@ -43,8 +44,10 @@ def bearer_token(authorization: str | None, form_token: str) -> str:
     return token
 
 
-async def userinfo(token: str, *, issuer: TokenIssuer, storage: Storage) -> dict[str, object]:
-    verified = await issuer.verify_access_token(token)
-    if verified.jti and await storage.is_token_revoked(verified.jti):
+async def userinfo(token: str, *, verifier: TokenVerifier, storage: Storage) -> dict[str, object]:
+    """The person's claims of a valid access token (not revoked: by rule, session, or
+    by the older per-``jti`` list that a replayed authorization code writes)."""
+    verified = await verifier.verify(token, kinds=("access",))
+    if await storage.is_token_revoked(verified.jti):
         raise InvalidTokenError("the access token has been revoked")
     return {key: value for key, value in verified.claims.items() if key not in _TOKEN_CLAIMS}

@@ -16,7 +16,18 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from passgate.server import auth, callback, device, kubeconfig, oidc, token
+from passgate.server import (
+    admin,
+    auth,
+    callback,
+    device,
+    kubeconfig,
+    logout,
+    oidc,
+    revocation,
+    token,
+    tokenreview,
+)
 from passgate.server.errors import render_error
 from passgate.server.metrics import Metrics
 from passgate.server.middleware import (
@@ -58,10 +69,14 @@ def create_app(services: Services) -> Starlette:
     routes: list[BaseRoute] = [
         *oidc.routes,
         *token.routes,
+        *revocation.routes,
+        *tokenreview.routes,
+        *logout.routes,
         *auth.routes,
         *callback.routes,
         *device.routes,
         *kubeconfig.routes,
+        *admin.admin_routes(),
         Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     prefix = services.web.issuer_path

@@ -30,7 +30,7 @@ from passgate.provider.login import (
 from passgate.server import csrf
 from passgate.server.callback import start_callback
 from passgate.server.errors import NO_STORE, page_error, render_error
-from passgate.server.flow import complete_login, issuer_url, services_of
+from passgate.server.flow import complete_login, issuer_url, origin_of, services_of
 from passgate.server.forms import query_params, request_params
 from passgate.server.net import client_address
 from passgate.storage.models import AuthRequest
@@ -190,6 +190,10 @@ async def password_login(request: Request) -> Response:
         return render_error(request, 502, "Sign-in failed", "The sign-in could not be checked.")
     if identity is None:
         services.metrics.logins.labels(entry.id, "invalid").inc()
+        await services.sessions.login_failed(
+            connector_id=entry.id, username=username, client_id=auth_request.client_id,
+            remote_addr=client_address(request, services.web),
+        )  # fmt: skip
         context["error"] = "Invalid username or password."
         # 200 as in Dex: a 401 would need a WWW-Authenticate challenge (RFC 9110 §15.5.2).
         return _page(request, "login.html", context, browser)
@@ -239,8 +243,9 @@ async def approval(request: Request) -> Response:
         if params.optional("approval") != "approve":
             return RedirectResponse(await deny(services.storage, auth_request), status_code=303)
         location = await issue_code(
-            services.storage, auth_request, services.settings, services.clock
-        )
+            services.storage, auth_request, services.settings, services.clock,
+            sessions=services.sessions, origin=origin_of(request),
+        )  # fmt: skip
     except OAuthError as error:
         return page_error(request, error)
     return RedirectResponse(location, status_code=303)

@@ -13,7 +13,9 @@ from passgate.oauth2.errors import OAuthError
 from passgate.provider.connectors import ConnectorEntry
 from passgate.provider.ids import mac
 from passgate.provider.login import finish_login, issue_code, needs_approval
+from passgate.provider.sessions import Origin
 from passgate.server.errors import page_error
+from passgate.server.net import client_address
 from passgate.server.services import Services
 from passgate.storage.models import AuthRequest
 
@@ -21,6 +23,13 @@ from passgate.storage.models import AuthRequest
 def services_of(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
+
+
+def origin_of(request: Request) -> Origin:
+    """Where a sign-in comes from, as its session records it."""
+    services = services_of(request)
+    address = client_address(request, services.web)
+    return Origin(address, request.headers.get("user-agent", ""))
 
 
 def issuer_url(services: Services, path: str, **params: str) -> str:
@@ -40,8 +49,9 @@ async def complete_login(
         )
         if not needs_approval(auth_request, services.settings):
             location = await issue_code(
-                services.storage, auth_request, services.settings, services.clock
-            )
+                services.storage, auth_request, services.settings, services.clock,
+                sessions=services.sessions, origin=origin_of(request),
+            )  # fmt: skip
             return RedirectResponse(location, status_code=303)
     except OAuthError as error:
         return page_error(request, error)

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from passgate.server.admin import PREFIX as ADMIN_PREFIX
+from passgate.server.admin import metrics_label as admin_metrics_label
 from passgate.server.metrics import Metrics
 
 log = structlog.get_logger("passgate.http")
@@ -28,6 +30,7 @@ _KNOWN_ENDPOINTS = frozenset(
         "/.well-known/openid-configuration", "/keys", "/auth", "/approval", "/token",
         "/userinfo", "/callback", "/healthz", "/healthz/live", "/healthz/ready", "/metrics",
         "/device", "/device/code", "/device/auth/verify_code", "/device/callback",
+        "/token/revoke", "/token/introspect", "/logout", "/kubernetes/tokenreview",
     }
 )  # fmt: skip
 
@@ -153,6 +156,8 @@ class ObservabilityMiddleware:
             return "/auth/{connector}/login" if path.endswith("/login") else "/auth/{connector}"
         if path.startswith("/static/"):
             return "/static"
+        if path.startswith(ADMIN_PREFIX + "/"):
+            return admin_metrics_label(path)
         return path if path in _KNOWN_ENDPOINTS else "other"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -18,6 +18,7 @@ from passgate.server.services import Services
 CLAIMS_SUPPORTED = (
     "iss", "sub", "aud", "iat", "exp", "azp", "nonce", "at_hash", "c_hash", "auth_time",
     "email", "email_verified", "name", "preferred_username", "groups", "federated_claims",
+    "sid",
 )  # fmt: skip
 
 
@@ -30,6 +31,11 @@ def discovery_document(settings: ProviderSettings, algorithm: str) -> dict[str, 
         "token_endpoint": f"{base}/token",
         "jwks_uri": f"{base}/keys",
         "userinfo_endpoint": f"{base}/userinfo",
+        "revocation_endpoint": f"{base}/token/revoke",  # RFC 8414 §2 / RFC 7009
+        "revocation_endpoint_auth_methods_supported": list(SUPPORTED_METHODS),
+        "introspection_endpoint": f"{base}/token/introspect",  # RFC 8414 §2 / RFC 7662
+        "introspection_endpoint_auth_methods_supported": list(SUPPORTED_METHODS),
+        "end_session_endpoint": f"{base}/logout",  # OIDC RP-Initiated Logout §2.1
         # RFC 8628 §4: advertised only while the grant is enabled.
         **(
             {"device_authorization_endpoint": f"{base}/device/code"}
@@ -75,7 +81,7 @@ async def userinfo_endpoint(request: Request) -> Response:
         if request.method == "POST":
             form_token = (await form_params(request, strict_type=False)).optional("access_token")
         token = bearer_token(request.headers.get("authorization"), form_token)
-        claims = await userinfo(token, issuer=services.issuer, storage=services.storage)
+        claims = await userinfo(token, verifier=services.verifier, storage=services.storage)
     except OAuthError as error:
         return json_error(error, bearer=True)
     return JSONResponse(claims, headers=NO_STORE)

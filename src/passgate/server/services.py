@@ -6,14 +6,22 @@ from dataclasses import dataclass, field
 
 from starlette.templating import Jinja2Templates
 
+from passgate.admin.api import AdminAPI
 from passgate.clock import Clock
 from passgate.keys import KeyManager
 from passgate.kube.kubeconfig import ClusterEntry
+from passgate.kube.tokenreview import TokenReviewer
+from passgate.provider.audit import AuditLog
 from passgate.provider.connectors import ConnectorRegistry
 from passgate.provider.directory import Directory
+from passgate.provider.introspection import Introspector
 from passgate.provider.limits import LoginLimiter
+from passgate.provider.revocation import Revoker
+from passgate.provider.revocation_cache import RevocationCache
+from passgate.provider.sessions import Sessions
 from passgate.provider.settings import ProviderSettings
 from passgate.provider.token import TokenEndpoint
+from passgate.provider.verify import TokenVerifier
 from passgate.server.metrics import Metrics
 from passgate.storage.base import Storage
 from passgate.tokens.issuer import TokenIssuer
@@ -51,3 +59,14 @@ class Services:
     # kubernetes.clusters for the /kubeconfig page (empty: no page) and its JSON listing.
     kube_clusters: tuple[ClusterEntry, ...]
     publish_clusters: bool
+    # Sessions, revocation and the one token check (provider/sessions, revocation, verify);
+    # ``audit`` is the one audit log every part records into.
+    audit: AuditLog
+    sessions: Sessions
+    revoker: Revoker
+    revocations: RevocationCache
+    verifier: TokenVerifier
+    introspector: Introspector
+    token_review: TokenReviewer
+    # The admin API's services (``passgate.admin``); None without an ``admin`` section.
+    admin: AdminAPI | None = None

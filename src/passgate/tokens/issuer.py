@@ -44,6 +44,8 @@ class VerifiedToken:
     scopes: tuple[str, ...] = ()
     client_id: str = ""
     audience: tuple[str, ...] = field(default_factory=tuple)
+    session_id: str = ""  # ``sid``: the sign-in session the token was minted under
+    issued_at: datetime | None = None  # ``iat``
 
 
 class _ClaimsRegistry(JWTClaimsRegistry):
@@ -84,6 +86,7 @@ class TokenIssuer:
         scopes: Sequence[str],
         connector_id: str,
         nonce: str,
+        session_id: str,
     ) -> tuple[dict[str, object], datetime]:
         now = self._clock()
         # JWT NumericDates are whole seconds; the returned expiry is exactly ``exp``.
@@ -98,6 +101,9 @@ class TokenIssuer:
         }
         if nonce:
             out["nonce"] = nonce  # OIDC Core §3.1.2.1
+        if session_id:
+            # OIDC Front-Channel Logout §3 / Back-Channel Logout §2.4: the session id.
+            out["sid"] = session_id
         out.update(identity_claims(claims, scopes, connector_id))
         return out, datetime.fromtimestamp(exp, UTC)
 
@@ -113,6 +119,7 @@ class TokenIssuer:
         access_token: str | None = None,
         code: str | None = None,
         auth_time: datetime | None = None,
+        session_id: str = "",
     ) -> tuple[str, datetime]:
         """A signed ID token and its expiry."""
         payload, expiry = self._common(
@@ -122,6 +129,7 @@ class TokenIssuer:
             scopes=scopes,
             connector_id=connector_id,
             nonce=nonce,
+            session_id=session_id,
         )
         if auth_time is not None:
             payload["auth_time"] = int(auth_time.timestamp())  # OIDC Core §2
@@ -144,6 +152,7 @@ class TokenIssuer:
         connector_id: str,
         nonce: str = "",
         jti: str | None = None,
+        session_id: str = "",
     ) -> AccessToken:
         """A signed JWT access token; ``jti`` is random unless given."""
         payload, expiry = self._common(
@@ -153,6 +162,7 @@ class TokenIssuer:
             scopes=scopes,
             connector_id=connector_id,
             nonce=nonce,
+            session_id=session_id,
         )
         token_id = jti or secrets.token_urlsafe(16)
         payload["jti"] = token_id  # RFC 7519 §4.1.7
@@ -173,7 +183,15 @@ class TokenIssuer:
         with ``audience``, ``aud`` must contain it."""
         return await self._verify(token, "ID token", audience=audience)
 
-    async def _verify(self, token: str, kind: str, *, audience: str | None) -> VerifiedToken:
+    async def verify_token(self, token: str, *, allow_expired: bool = False) -> VerifiedToken:
+        """Any token we issued, ID or access (``jti`` tells them apart). ``allow_expired``
+        skips only the ``exp`` check: an ``id_token_hint`` may have expired (OIDC
+        RP-Initiated Logout §2); the signature must still verify with a kept key."""
+        return await self._verify(token, "token", audience=None, allow_expired=allow_expired)
+
+    async def _verify(
+        self, token: str, kind: str, *, audience: str | None, allow_expired: bool = False
+    ) -> VerifiedToken:
         invalid = f"the {kind} is invalid"
         try:
             claims = await self._keys.verify(token)
@@ -188,7 +206,10 @@ class TokenIssuer:
         if audience is not None:
             options["aud"] = {"essential": True, "value": audience}
         # RFC 7519 §4.1.4: valid only while now < exp; kube-apiserver allows no leeway.
-        registry = _ClaimsRegistry(now=lambda: int(self._clock().timestamp()), leeway=0, **options)
+        now = int(self._clock().timestamp())
+        if allow_expired:
+            now = 0  # exp is still required and type-checked, only never in the past
+        registry = _ClaimsRegistry(now=lambda: now, leeway=0, **options)
         try:
             registry.validate(claims)
         except jose_errors.ExpiredTokenError:
@@ -202,16 +223,20 @@ def _verified(claims: dict[str, object], invalid: str) -> VerifiedToken:
     """Package claims that passed validation (types of the optional ones checked here)."""
     sub, exp, aud = claims["sub"], claims["exp"], claims["aud"]
     jti, scope, azp = claims.get("jti", ""), claims.get("scope", ""), claims.get("azp", "")
+    sid, iat = claims.get("sid", ""), claims.get("iat")
     if not (
         isinstance(sub, str)
         and isinstance(exp, int | float)
         and isinstance(jti, str)
         and isinstance(scope, str)
         and isinstance(azp, str)
+        and isinstance(sid, str)
+        and (iat is None or (isinstance(iat, int | float) and not isinstance(iat, bool)))
     ):
         raise InvalidTokenError(invalid)
     try:
         expiry = datetime.fromtimestamp(exp, UTC)
+        issued_at = None if iat is None else datetime.fromtimestamp(iat, UTC)
     except (OverflowError, ValueError, OSError):
         raise InvalidTokenError(invalid) from None
     return VerifiedToken(
@@ -222,6 +247,8 @@ def _verified(claims: dict[str, object], invalid: str) -> VerifiedToken:
         scopes=tuple(item for item in scope.split(" ") if item),
         client_id=azp,
         audience=(aud,) if isinstance(aud, str) else tuple(_strings(aud)),
+        session_id=sid,
+        issued_at=issued_at,
     )
 
 

@@ -1,0 +1,62 @@
+"""The admin API's services in one place: what the composition root builds and the web
+layer (``passgate.server.admin``) calls."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from passgate.admin.audit import Auditor, AuditQuery
+from passgate.admin.auth import AdminAuthenticator, AdminTokenHash, TokenClaims
+from passgate.admin.clients import ClientService
+from passgate.admin.keys import KeyService
+from passgate.admin.revocations import RevocationService
+from passgate.admin.sessions import SessionService
+from passgate.admin.users import DEFAULT_BCRYPT_COST, UserService
+from passgate.clock import Clock
+from passgate.keys import KeyManager
+from passgate.provider.audit import AuditLog
+from passgate.provider.revocation import Revoker
+from passgate.storage.base import Storage
+from passgate.storage.models import Client, Password
+
+__all__ = ["AdminAPI", "build_admin"]
+
+
+@dataclass(frozen=True, slots=True)
+class AdminAPI:
+    authenticator: AdminAuthenticator
+    auditor: Auditor
+    clients: ClientService
+    users: UserService
+    sessions: SessionService
+    revocations: RevocationService
+    keys: KeyService
+    audit: AuditQuery
+
+
+def build_admin(
+    *,
+    storage: Storage,
+    clock: Clock,
+    keys: KeyManager,
+    audit: AuditLog,
+    revoker: Revoker,
+    static_clients: Iterable[Client],
+    static_passwords: Iterable[Password],
+    tokens: Sequence[AdminTokenHash],
+    groups: Sequence[str] = (),
+    verify: TokenClaims | None = None,
+    bcrypt_cost: int = DEFAULT_BCRYPT_COST,
+) -> AdminAPI:
+    auditor = Auditor(audit)
+    return AdminAPI(
+        authenticator=AdminAuthenticator(tokens, groups, verify),
+        auditor=auditor,
+        clients=ClientService(storage, static_clients, auditor),
+        users=UserService(storage, static_passwords, auditor, bcrypt_cost=bcrypt_cost),
+        sessions=SessionService(storage, clock, auditor),
+        revocations=RevocationService(storage, revoker, auditor),
+        keys=KeyService(storage, keys, clock, auditor),
+        audit=AuditQuery(storage, auditor),
+    )

@@ -1,0 +1,159 @@
+"""OAuth clients through the admin API: those in storage are created, changed and
+deleted here; those of the config file (``staticClients``) are listed, marked static,
+and refused any change (they live in git, not in the database).
+
+Client secrets are stored as given: the token endpoint compares the presented secret
+with the stored one in constant time (``oauth2.client_auth.check_secret``). A secret the
+server generates is returned once, in the answer to the call that made it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from passgate.admin.audit import Actor, Auditor
+from passgate.admin.errors import BadRequestError, ConflictError, NotFoundError
+from passgate.provider.ids import new_id, new_secret
+from passgate.storage import base as storage_errors
+from passgate.storage.base import Storage
+from passgate.storage.models import Client
+
+__all__ = ["CLIENT_ID_PATTERN", "ClientChanges", "ClientService", "ClientView"]
+
+#: Client ids appear in URL paths and tokens (``aud``, ``azp``): URL-safe characters only.
+CLIENT_ID_PATTERN = r"^[A-Za-z0-9._~@:+-]{1,128}$"
+_CLIENT_ID = re.compile(CLIENT_ID_PATTERN)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientChanges:
+    """Fields to set; ``None`` leaves a field as it is (on create: its default). A
+    confidential client left without a secret gets a generated one."""
+
+    secret: str | None = None
+    public: bool | None = None
+    name: str | None = None
+    logo_url: str | None = None
+    redirect_uris: tuple[str, ...] | None = None
+    post_logout_redirect_uris: tuple[str, ...] | None = None
+    trusted_peers: tuple[str, ...] | None = None
+    allowed_connectors: tuple[str, ...] | None = None
+
+    def apply(self, client: Client) -> Client:
+        values = {
+            item.name: getattr(self, item.name)
+            for item in dataclasses.fields(self)
+            if getattr(self, item.name) is not None
+        }
+        return dataclasses.replace(client, **values)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientView:
+    """A client as the API shows it; ``new_secret`` is set only when this call made one."""
+
+    client: Client
+    static: bool
+    new_secret: str = ""
+
+
+def check_client_id(client_id: str) -> str:
+    if not _CLIENT_ID.fullmatch(client_id):
+        raise BadRequestError(
+            "a client id is 1-128 characters of letters, digits and . _ ~ @ : + -"
+        )
+    return client_id
+
+
+class ClientService:
+    def __init__(self, storage: Storage, static: Iterable[Client], auditor: Auditor) -> None:
+        self._storage = storage
+        self._static = {client.id: client for client in static}
+        self._auditor = auditor
+
+    async def list_clients(self, actor: Actor) -> list[ClientView]:
+        async with self._auditor.call("admin.client.list", actor):
+            stored = await self._storage.list_clients()
+        views = [ClientView(client, True) for client in self._static.values()]
+        views += [ClientView(c, False) for c in stored if c.id not in self._static]
+        return sorted(views, key=lambda view: view.client.id)
+
+    async def get(self, client_id: str, actor: Actor) -> ClientView:
+        async with self._auditor.call("admin.client.get", actor, client_id=client_id):
+            view = await self._find(client_id)
+        return view
+
+    async def create(
+        self, client_id: str | None, changes: ClientChanges, actor: Actor
+    ) -> ClientView:
+        client_id = client_id or new_id()
+        async with self._auditor.call("admin.client.create", actor, client_id=client_id):
+            check_client_id(client_id)
+            self._refuse_static(client_id)
+            client, secret = _with_secret(changes.apply(Client(id=client_id)), new_secret())
+            try:
+                await self._storage.create_client(client)
+            except storage_errors.AlreadyExistsError:
+                raise ConflictError(f"client {client_id!r} exists already") from None
+        return ClientView(client, False, secret)
+
+    async def update(self, client_id: str, changes: ClientChanges, actor: Actor) -> ClientView:
+        async with self._auditor.call("admin.client.update", actor, client_id=client_id) as entry:
+            self._refuse_static(client_id)
+            secret, fallback = "", new_secret()
+
+            def updater(old: Client) -> Client:  # may run more than once: no new randomness
+                nonlocal secret
+                new, secret = _with_secret(changes.apply(old), fallback)
+                return new
+
+            try:
+                client = await self._storage.update_client(client_id, updater)
+            except storage_errors.NotFoundError:
+                raise _no_client(client_id) from None
+            entry.details["fields"] = ",".join(_changed(changes))
+            if changes.secret is not None or secret:
+                entry.details["secret"] = "changed"
+        return ClientView(client, False, secret)
+
+    async def delete(self, client_id: str, actor: Actor) -> None:
+        async with self._auditor.call("admin.client.delete", actor, client_id=client_id):
+            self._refuse_static(client_id)
+            try:
+                await self._storage.delete_client(client_id)
+            except storage_errors.NotFoundError:
+                raise _no_client(client_id) from None
+
+    async def _find(self, client_id: str) -> ClientView:
+        static = self._static.get(client_id)
+        if static is not None:
+            return ClientView(static, True)
+        try:
+            return ClientView(await self._storage.get_client(client_id), False)
+        except storage_errors.NotFoundError:
+            raise _no_client(client_id) from None
+
+    def _refuse_static(self, client_id: str) -> None:
+        if client_id in self._static:
+            raise ConflictError(
+                f"client {client_id!r} is defined in the config file (staticClients) and is "
+                "read-only here; change it in the config file"
+            )
+
+
+def _with_secret(client: Client, generated: str) -> tuple[Client, str]:
+    """A confidential client without a secret gets ``generated``; returns it when used."""
+    if client.public or client.secret:
+        return client, ""
+    return dataclasses.replace(client, secret=generated), generated
+
+
+def _changed(changes: ClientChanges) -> Sequence[str]:
+    return [f.name for f in dataclasses.fields(changes) if getattr(changes, f.name) is not None]
+
+
+def _no_client(client_id: str) -> NotFoundError:
+    return NotFoundError(f"no client {client_id!r}")

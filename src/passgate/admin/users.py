@@ -1,0 +1,173 @@
+"""Users of the password database (``enablePasswordDB``) through the admin API: stored
+users are created, given a new password and deleted here; ``staticPasswords`` from the
+config file are listed, marked static, and refused any change.
+
+Passwords arrive in the clear (or as a bcrypt hash) and are stored only as bcrypt, in a
+worker thread (hashing costs tens of milliseconds of CPU). They never enter the audit log.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import anyio
+import bcrypt
+
+from passgate.admin.audit import Actor, Auditor
+from passgate.admin.errors import BadRequestError, ConflictError, NotFoundError
+from passgate.storage import base as storage_errors
+from passgate.storage.base import Storage
+from passgate.storage.models import Password
+
+__all__ = [
+    "EMAIL_PATTERN",
+    "MAX_PASSWORD_BYTES",
+    "MIN_PASSWORD_LENGTH",
+    "NewUser",
+    "Secret",
+    "UserService",
+    "UserView",
+]
+
+#: One ``@``, no spaces or control characters: the login name of the password form.
+EMAIL_PATTERN = r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,189}$"
+_EMAIL = re.compile(EMAIL_PATTERN)
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_BYTES = 72  # bcrypt reads only the first 72 bytes (connectors/local refuses more)
+DEFAULT_BCRYPT_COST = 10  # Dex refuses hashes below 10 at login
+_BCRYPT = re.compile(r"\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}")
+
+
+@dataclass(frozen=True, slots=True)
+class Secret:
+    """A new password in the clear, or an existing bcrypt hash: exactly one."""
+
+    password: str | None = None
+    hash: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewUser:
+    email: str
+    secret: Secret
+    username: str = ""  # default: the part of the email before '@'
+    user_id: str = ""  # default: a random UUID
+    name: str = ""
+    preferred_username: str = ""
+    email_verified: bool = True
+    groups: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class UserView:
+    user: Password
+    static: bool
+
+
+def check_email(email: str) -> str:
+    if not _EMAIL.fullmatch(email):
+        raise BadRequestError("email must be an address such as jane@example.com")
+    return email.lower()
+
+
+class UserService:
+    def __init__(
+        self,
+        storage: Storage,
+        static: Iterable[Password],
+        auditor: Auditor,
+        *,
+        bcrypt_cost: int = DEFAULT_BCRYPT_COST,
+    ) -> None:
+        self._storage = storage
+        self._static = {user.email.lower(): user for user in static}
+        self._auditor = auditor
+        self._cost = bcrypt_cost
+
+    async def list_users(self, actor: Actor) -> list[UserView]:
+        async with self._auditor.call("admin.user.list", actor):
+            stored = await self._storage.list_passwords()
+        views = [UserView(user, True) for user in self._static.values()]
+        views += [UserView(u, False) for u in stored if u.email.lower() not in self._static]
+        return sorted(views, key=lambda view: view.user.email)
+
+    async def create(self, new: NewUser, actor: Actor) -> UserView:
+        async with self._auditor.call("admin.user.create", actor, subject=new.email) as entry:
+            email = check_email(new.email)
+            entry.subject = email
+            self._refuse_static(email)
+            user = Password(
+                email=email,
+                hash=await self._hash(new.secret),
+                username=new.username or email.partition("@")[0],
+                user_id=new.user_id or str(uuid.uuid4()),
+                name=new.name,
+                preferred_username=new.preferred_username,
+                email_verified=new.email_verified,
+                groups=new.groups,
+            )
+            entry.user_id = user.user_id
+            try:
+                await self._storage.create_password(user)
+            except storage_errors.AlreadyExistsError:
+                raise ConflictError(f"user {email!r} exists already") from None
+        return UserView(user, False)
+
+    async def set_password(self, email: str, secret: Secret, actor: Actor) -> UserView:
+        email = email.lower()
+        async with self._auditor.call("admin.user.password", actor, subject=email) as entry:
+            self._refuse_static(email)
+            hashed = await self._hash(secret)
+            try:
+                user = await self._storage.update_password(
+                    email, lambda old: dataclasses.replace(old, hash=hashed)
+                )
+            except storage_errors.NotFoundError:
+                raise _no_user(email) from None
+            entry.user_id = user.user_id
+        return UserView(user, False)
+
+    async def delete(self, email: str, actor: Actor) -> Password:
+        email = email.lower()
+        async with self._auditor.call("admin.user.delete", actor, subject=email) as entry:
+            self._refuse_static(email)
+            try:
+                user = await self._storage.get_password(email)
+                await self._storage.delete_password(email)
+            except storage_errors.NotFoundError:
+                raise _no_user(email) from None
+            entry.user_id = user.user_id
+        return user
+
+    async def _hash(self, secret: Secret) -> bytes:
+        if (secret.password is None) == (secret.hash is None):
+            raise BadRequestError("give either password or hash")
+        if secret.hash is not None:
+            if not _BCRYPT.fullmatch(secret.hash):
+                raise BadRequestError("hash must be a bcrypt hash ($2a$, $2b$ or $2y$)")
+            return secret.hash.encode("ascii")
+        password = secret.password or ""
+        raw = password.encode("utf-8")
+        if len(password) < MIN_PASSWORD_LENGTH:
+            raise BadRequestError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+        if len(raw) > MAX_PASSWORD_BYTES or "\x00" in password:
+            raise BadRequestError(
+                f"a password is at most {MAX_PASSWORD_BYTES} bytes and holds no NUL character"
+            )
+        salt = bcrypt.gensalt(rounds=self._cost)
+        return await anyio.to_thread.run_sync(bcrypt.hashpw, raw, salt)
+
+    def _refuse_static(self, email: str) -> None:
+        if email.lower() in self._static:
+            raise ConflictError(
+                f"user {email!r} is defined in the config file (staticPasswords) and is "
+                "read-only here; change it in the config file"
+            )
+
+
+def _no_user(email: str) -> NotFoundError:
+    return NotFoundError(f"no user {email!r}")

@@ -1,0 +1,248 @@
+"""Revoking tokens and sessions: one token, one session, every session of a user, a
+client or a connector, or everything.
+
+Each revocation writes a :class:`~passgate.storage.models.Revocation` rule (every
+replica's :class:`~passgate.provider.revocation_cache.RevocationCache` reads it within a
+second; this process applies it at once), marks the sessions revoked (so no refresh,
+code redemption or device pick-up mints anything under them again) and records an audit
+event. Refresh tokens need no sweep: the refresh grant refuses a token whose session has
+ended or that a rule covers, and deletes it then. A rule lives as long as a token it
+covers can (the token lifetime, plus a margin for a refresh racing the revocation).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from datetime import datetime, timedelta
+from typing import Any
+
+from passgate.clock import Clock
+from passgate.keys import KeyManager
+from passgate.oauth2.errors import InvalidTokenError, OAuthError, UnauthorizedClientError
+from passgate.provider import audit as actions
+from passgate.provider.audit import AuditLog
+from passgate.provider.ids import new_id
+from passgate.provider.revocation_cache import RevocationCache, TokenFacts
+from passgate.storage.base import NotFoundError, Storage
+from passgate.storage.models import RefreshToken, Revocation, Session, SessionFilter
+from passgate.tokens import refresh as refresh_tokens
+from passgate.tokens.issuer import TokenIssuer
+
+__all__ = ["RULE_MARGIN", "Revoker", "UnsupportedTokenTypeError"]
+
+#: How much longer than the token lifetime a rule is kept.
+RULE_MARGIN = timedelta(minutes=1)
+
+# What ``revoke_token`` found: a refresh token, an access token (by value or by jti).
+REFRESH, ACCESS, JTI = "refresh_token", "access_token", "jti"
+
+
+class UnsupportedTokenTypeError(OAuthError):
+    """RFC 7009 §2.2.1: the server does not revoke this type of token (ID tokens carry no
+    ``jti``; revoke their session instead)."""
+
+    error = "unsupported_token_type"
+
+
+class Revoker:
+    """The revocation service the endpoints and the admin API call."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        clock: Clock,
+        cache: RevocationCache,
+        *,
+        issuer: TokenIssuer,
+        audit: AuditLog | None = None,
+        keys: KeyManager | None = None,
+    ) -> None:
+        self._storage = storage
+        self._clock = clock
+        self._cache = cache
+        self._issuer = issuer
+        self._audit = audit
+        self._keys = keys
+
+    # -- one token ---------------------------------------------------------------------
+    async def revoke_token(
+        self, token_or_jti: str, *, actor: str, reason: str = "", client_id: str | None = None
+    ) -> str:
+        """Revoke a refresh token (ending its session), an access token, or (for the admin
+        API, without ``client_id``) an access token's ``jti``. With ``client_id`` (RFC 7009
+        §2.1) only that client's own tokens, else :class:`UnauthorizedClientError`. Returns
+        what was revoked (``refresh_token``, ``access_token``, ``jti``) or "" when the
+        token is unknown, expired or already revoked (RFC 7009 §2.2: not an error)."""
+        value = token_or_jti.strip()
+        parsed = refresh_tokens.parse_refresh_token(value)
+        if parsed is not None:
+            return await self._revoke_refresh(parsed, actor, reason, client_id)
+        if value.count(".") == 2:
+            return await self._revoke_jwt(value, actor, reason, client_id)
+        if client_id is not None or not value or len(value) > 256:
+            return ""
+        await self._add_rule("token", value, actor, reason)
+        await self._record(actions.TOKEN_REVOKE, actor, subject=value, details={"reason": reason})
+        return JTI
+
+    async def _revoke_refresh(
+        self, parsed: tuple[str, str], actor: str, reason: str, client_id: str | None
+    ) -> str:
+        token_id, secret = parsed
+        try:
+            token = await self._storage.get_refresh_token(token_id)
+        except NotFoundError:
+            return ""
+        current = refresh_tokens.secret_matches(secret, token.token_hash)
+        if not current and not refresh_tokens.secret_matches(secret, token.obsolete_token_hash):
+            return ""
+        if client_id is not None and token.client_id != client_id:
+            raise UnauthorizedClientError("the token was issued to another client")
+        with contextlib.suppress(NotFoundError):
+            await self._storage.delete_refresh_token(token.id)
+        await self._record(
+            actions.TOKEN_REVOKE,
+            actor,
+            subject=token.id,
+            user_id=token.claims.user_id,
+            client_id=token.client_id,
+            connector_id=token.connector_id,
+            session_id=token.session_id,
+            details={"token_type": REFRESH, "reason": reason},
+        )
+        if token.session_id:
+            # Revoking a refresh token ends its grant: every token of the session.
+            await self.revoke_session(token.session_id, actor=actor, reason=reason or REFRESH)
+        return REFRESH
+
+    async def _revoke_jwt(self, value: str, actor: str, reason: str, client_id: str | None) -> str:
+        try:
+            token = await self._issuer.verify_token(value)
+        except InvalidTokenError:
+            return ""  # not ours, or expired: nothing left to revoke
+        if client_id is not None and token.client_id != client_id:
+            raise UnauthorizedClientError("the token was issued to another client")
+        if not token.jti:
+            raise UnsupportedTokenTypeError("ID tokens cannot be revoked; end the session")
+        await self._add_rule("token", token.jti, actor, reason, until=token.expiry)
+        await self._record(
+            actions.TOKEN_REVOKE,
+            actor,
+            subject=token.jti,
+            client_id=token.client_id,
+            session_id=token.session_id,
+            details={"token_type": ACCESS, "reason": reason},
+        )
+        return ACCESS
+
+    def refresh_revoked(self, token: RefreshToken) -> bool:
+        """A rule covers this refresh token (its session, user, client or connector)."""
+        return self._cache.is_revoked(TokenFacts.of_refresh_token(token))
+
+    # -- sessions ----------------------------------------------------------------------
+    async def revoke_session(
+        self, session_id: str, *, actor: str, reason: str = "", revoked_by: str = ""
+    ) -> bool:
+        """End one session and every token minted under it; False when it is unknown or
+        was already revoked. ``revoked_by`` (default ``actor``) is kept on the session."""
+        now = self._clock()
+        ended: list[Session] = []
+
+        def end(old: Session) -> Session:
+            ended[:] = []
+            if old.revoked_at is not None:
+                return old
+            new = dataclasses.replace(old, revoked_at=now, revoked_by=revoked_by or actor)
+            ended.append(new)
+            return new
+
+        try:
+            await self._storage.update_session(session_id, end)
+        except NotFoundError:
+            return False
+        if not ended:
+            return False
+        session = ended[0]
+        await self._add_rule("session", session.id, actor, reason)
+        await self._record(
+            actions.SESSION_REVOKE,
+            actor,
+            subject=session.id,
+            user_id=session.user_id,
+            client_id=session.client_id,
+            connector_id=session.connector_id,
+            session_id=session.id,
+            details={"reason": reason},
+        )
+        return True
+
+    async def revoke_user(self, user_id: str, *, actor: str, reason: str = "") -> list[str]:
+        """Every session and token of a user id (of any connector); the sessions ended."""
+        return await self._bulk("user", user_id, SessionFilter(user_id=user_id), actor, reason)
+
+    async def revoke_client(self, client_id: str, *, actor: str, reason: str = "") -> list[str]:
+        """Every session and token issued to (or for) a client."""
+        which = SessionFilter(client_id=client_id)
+        return await self._bulk("client", client_id, which, actor, reason)
+
+    async def revoke_connector(
+        self, connector_id: str, *, actor: str, reason: str = ""
+    ) -> list[str]:
+        """Every session and token of people signed in through a connector."""
+        which = SessionFilter(connector_id=connector_id)
+        return await self._bulk("connector", connector_id, which, actor, reason)
+
+    async def revoke_everything(
+        self, *, actor: str, reason: str = "", rotate_keys: bool = True
+    ) -> list[str]:
+        """Force every person to sign in again: every session and token, and (unless told
+        not to) new signing keys, so that even a verifier that ignores revocation (a
+        kube-apiserver with ``--oidc-*`` flags, once it re-reads the JWKS) refuses them."""
+        ended = await self._bulk("all", "", SessionFilter(), actor, reason)
+        if rotate_keys and self._keys is not None:
+            kid = await self._keys.rotate_now(keep_previous=False)
+            await self._record("keys.rotate", actor, subject=kid, details={"reason": reason})
+        return ended
+
+    async def _bulk(
+        self, kind: str, value: str, which: SessionFilter, actor: str, reason: str
+    ) -> list[str]:
+        if kind != "all" and not value:
+            raise ValueError(f"revoking by {kind} needs a {kind} id")
+        await self._add_rule(kind, value, actor, reason)
+        ended = await self._storage.revoke_sessions(which, self._clock(), actor)
+        await self._record(
+            actions.SESSION_REVOKE,
+            actor,
+            subject=f"{kind}:{value}" if value else kind,
+            user_id=value if kind == "user" else "",
+            client_id=value if kind == "client" else "",
+            connector_id=value if kind == "connector" else "",
+            details={"scope": kind, "sessions": str(len(ended)), "reason": reason},
+        )
+        return ended
+
+    # -- rules -------------------------------------------------------------------------
+    async def _add_rule(
+        self, kind: str, value: str, actor: str, reason: str, *, until: datetime | None = None
+    ) -> Revocation:
+        now = self._clock()
+        rule = Revocation(
+            id=new_id(),
+            kind=kind,
+            value=value,
+            issued_before=now,
+            created_at=now,
+            expiry=until or now + self._issuer.id_token_lifetime + RULE_MARGIN,
+            actor=actor[:256],
+            reason=reason[:500],
+        )
+        await self._storage.add_revocation(rule)
+        self._cache.add(rule)
+        return rule
+
+    async def _record(self, action: str, actor: str, **fields: Any) -> None:
+        if self._audit is not None:
+            details = {key: value for key, value in fields.pop("details", {}).items() if value}
+            await self._audit.record(action, actor, details=details, **fields)

@@ -1,0 +1,379 @@
+"""The admin API over HTTP (``/admin/v1``): JSON in and out, bearer authentication, one
+audit event per call (refused ones as ``admin.auth.failure``), and the OpenAPI document
+generated from the route table below (:mod:`passgate.server.admin_openapi`).
+
+Without an ``admin`` section in the config every path here answers 404: the API is off.
+Endpoints are thin: authenticate, parse, call the service layer (``passgate.admin``),
+render; every failure is ``{"error", "error_description"}`` with its status, never a 500.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from passgate.admin.api import AdminAPI
+from passgate.admin.audit import Actor, Entry
+from passgate.admin.auth import NotAnAdminError
+from passgate.admin.errors import AdminError, BadRequestError, NotFoundError
+from passgate.server import admin_schemas as s
+from passgate.server.errors import NO_STORE
+from passgate.server.net import client_address
+from passgate.server.services import Services
+from passgate.storage.models import AuditFilter, SessionFilter
+
+PREFIX = "/admin/v1"
+
+
+class UnsupportedMediaTypeError(AdminError):
+    status_code = 415
+    error = "unsupported_media_type"
+
+
+class UnprocessableError(AdminError):
+    status_code = 422
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One authenticated call, its input parsed."""
+
+    api: AdminAPI
+    actor: Actor
+    params: Mapping[str, str]
+    body: Any
+    query: Any
+
+
+Handler = Callable[[Call], Awaitable[BaseModel | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One route of the table the dispatcher and the OpenAPI document are made from."""
+
+    method: str
+    path: str
+    action: str  # the audit action of the call
+    summary: str
+    handler: Handler
+    response: type[BaseModel] | None  # None: 204 No Content
+    status: int = 200
+    body: type[s.Body] | None = None
+    query: type[s.Query] | None = None
+    errors: tuple[int, ...] = ()
+
+
+# -- handlers ------------------------------------------------------------------------------
+async def list_clients(call: Call) -> BaseModel:
+    views = await call.api.clients.list_clients(call.actor)
+    return s.ClientList(clients=[s.ClientOut.of(view) for view in views])
+
+
+async def create_client(call: Call) -> BaseModel:
+    body: s.ClientCreate = call.body
+    view = await call.api.clients.create(body.id, body.changes(), call.actor)
+    return s.ClientOut.of(view)
+
+
+async def get_client(call: Call) -> BaseModel:
+    return s.ClientOut.of(await call.api.clients.get(call.params["client_id"], call.actor))
+
+
+async def replace_client(call: Call) -> BaseModel:
+    body: s.ClientFields | s.ClientPatch = call.body
+    client_id = call.params["client_id"]
+    return s.ClientOut.of(await call.api.clients.update(client_id, body.changes(), call.actor))
+
+
+async def delete_client(call: Call) -> None:
+    await call.api.clients.delete(call.params["client_id"], call.actor)
+
+
+async def list_users(call: Call) -> BaseModel:
+    views = await call.api.users.list_users(call.actor)
+    return s.UserList(users=[s.UserOut.of(view) for view in views])
+
+
+async def create_user(call: Call) -> BaseModel:
+    from passgate.admin.users import NewUser, Secret
+
+    body: s.UserCreate = call.body
+    new = NewUser(
+        email=body.email,
+        secret=Secret(body.password, body.hash),
+        username=body.username,
+        user_id=body.user_id,
+        name=body.name,
+        preferred_username=body.preferred_username,
+        email_verified=body.email_verified,
+        groups=tuple(body.groups),
+    )
+    return s.UserOut.of(await call.api.users.create(new, call.actor))
+
+
+async def set_password(call: Call) -> BaseModel:
+    from passgate.admin.users import Secret
+
+    body: s.PasswordBody = call.body
+    secret = Secret(body.password, body.hash)
+    return s.UserOut.of(await call.api.users.set_password(call.params["email"], secret, call.actor))
+
+
+async def delete_user(call: Call) -> None:
+    await call.api.users.delete(call.params["email"], call.actor)
+
+
+async def list_sessions(call: Call) -> BaseModel:
+    query: s.SessionQuery = call.query
+    which = SessionFilter(
+        user_id=query.user_id,
+        client_id=query.client_id,
+        connector_id=query.connector_id,
+        include_revoked=query.include_revoked,
+    )
+    sessions = await call.api.sessions.list_sessions(which, call.actor)
+    return s.SessionList(sessions=[s.SessionOut.of(session) for session in sessions])
+
+
+async def list_revocations(call: Call) -> BaseModel:
+    rules = await call.api.revocations.list_rules(call.actor)
+    return s.RevocationList(revocations=[s.RevocationOut.of(rule) for rule in rules])
+
+
+async def revoke(call: Call) -> BaseModel:
+    body: s.RevocationCreate = call.body
+    result = await call.api.revocations.revoke(body.kind, body.value, body.reason, call.actor)
+    return s.RevocationResultOut.of(result)
+
+
+async def key_status(call: Call) -> BaseModel:
+    return s.KeyStatusOut.of(await call.api.keys.status(call.actor))
+
+
+async def rotate_keys(call: Call) -> BaseModel:
+    return s.KeyStatusOut.of(await call.api.keys.rotate(call.actor))
+
+
+async def list_audit(call: Call) -> BaseModel:
+    query: s.AuditQueryParams = call.query
+    which = AuditFilter(
+        action=query.action,
+        actor=query.actor,
+        user_id=query.user_id,
+        client_id=query.client_id,
+        session_id=query.session_id,
+        since=query.since,
+        until=query.until,
+        before_seq=query.before_seq,
+        limit=query.limit,
+    )
+    events = await call.api.audit.events(which, call.actor)
+    full = len(events) == query.limit
+    return s.AuditList(
+        events=[s.AuditEventOut.of(event) for event in events],
+        next_before_seq=events[-1].seq if events and full else None,
+    )
+
+
+_CLIENT = "/clients/{client_id}"
+_USER = "/users/{email}"
+OPERATIONS: tuple[Operation, ...] = (
+    Operation("GET", "/clients", "admin.client.list", "List clients (static ones marked)",
+              list_clients, s.ClientList),
+    Operation("POST", "/clients", "admin.client.create", "Create a client", create_client,
+              s.ClientOut, 201, s.ClientCreate, errors=(409,)),
+    Operation("GET", _CLIENT, "admin.client.get", "Get a client", get_client, s.ClientOut,
+              errors=(404,)),
+    Operation("PUT", _CLIENT, "admin.client.update", "Replace a client (secret kept if absent)",
+              replace_client, s.ClientOut, body=s.ClientFields, errors=(404, 409)),
+    Operation("PATCH", _CLIENT, "admin.client.update", "Change some fields of a client",
+              replace_client, s.ClientOut, body=s.ClientPatch, errors=(404, 409)),
+    Operation("DELETE", _CLIENT, "admin.client.delete", "Delete a client", delete_client,
+              None, 204, errors=(404, 409)),
+    Operation("GET", "/users", "admin.user.list", "List password-database users",
+              list_users, s.UserList),
+    Operation("POST", "/users", "admin.user.create", "Create a user", create_user, s.UserOut,
+              201, s.UserCreate, errors=(409,)),
+    Operation("PUT", _USER + "/password", "admin.user.password", "Set a user's password",
+              set_password, s.UserOut, body=s.PasswordBody, errors=(404, 409)),
+    Operation("DELETE", _USER, "admin.user.delete", "Delete a user", delete_user, None, 204,
+              errors=(404, 409)),
+    Operation("GET", "/sessions", "admin.session.list", "List sessions", list_sessions,
+              s.SessionList, query=s.SessionQuery),
+    Operation("GET", "/revocations", "admin.revocation.list", "List revocation rules",
+              list_revocations, s.RevocationList),
+    Operation("POST", "/revocations", "admin.revocation.create",
+              "Revoke a session, a token, a user's, client's or connector's tokens, or all",
+              revoke, s.RevocationResultOut, body=s.RevocationCreate, errors=(404,)),
+    Operation("GET", "/keys", "admin.keys.get", "Signing-key status", key_status,
+              s.KeyStatusOut),
+    Operation("POST", "/keys/rotate", "admin.keys.rotate", "Rotate the signing key now",
+              rotate_keys, s.KeyStatusOut),
+    Operation("GET", "/audit", "admin.audit.list", "Read the audit log, newest first",
+              list_audit, s.AuditList, query=s.AuditQueryParams),
+)  # fmt: skip
+
+
+# -- dispatch ------------------------------------------------------------------------------
+def error_response(error: AdminError) -> Response:
+    headers = dict(NO_STORE)
+    if error.status_code == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="passgate-admin", error="invalid_token"'
+    elif error.status_code == 403:
+        headers["WWW-Authenticate"] = 'Bearer realm="passgate-admin", error="insufficient_scope"'
+    return JSONResponse(error.to_dict(), status_code=error.status_code, headers=headers)
+
+
+def _disabled() -> Response:
+    return error_response(
+        NotFoundError("the admin API is disabled: add an admin section to the configuration")
+    )
+
+
+async def _authenticate(api: AdminAPI, request: Request, remote: str, op: Operation) -> Actor:
+    try:
+        return await api.authenticator.authenticate(request.headers.get("authorization"), remote)
+    except AdminError as error:
+        who = error.who if isinstance(error, NotAnAdminError) else "anonymous"
+        entry = Entry(details={"method": op.method, "path": PREFIX + op.path})
+        await api.auditor.record("admin.auth.failure", Actor(who, remote), entry, error=error.error)
+        raise
+
+
+def _no_bad_text(value: object) -> None:
+    """JSON may carry lone surrogates and NUL characters; neither belongs in an id, a name
+    or a password, and storage cannot keep them."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise BadRequestError("strings must not contain NUL characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadRequestError("strings must be valid Unicode") from None
+    elif isinstance(value, list):
+        for item in value:
+            _no_bad_text(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _no_bad_text(key)
+            _no_bad_text(item)
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors()[:3]:
+        where = ".".join(str(part) for part in item["loc"])
+        parts.append(f"{where}: {item['msg']}" if where else str(item["msg"]))
+    return "; ".join(parts)
+
+
+async def _parse_body(request: Request, model: type[s.Body]) -> s.Body:
+    media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media != "application/json":
+        raise UnsupportedMediaTypeError("send the body as application/json")
+    raw = await request.body()
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise BadRequestError("the body is not valid JSON") from None
+    _no_bad_text(data)
+    if not isinstance(data, dict):
+        raise UnprocessableError("the body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise UnprocessableError(_describe(error)) from None
+
+
+def _parse_query(request: Request, model: type[s.Query]) -> s.Query:
+    items = request.query_params.multi_items()
+    names = [name for name, _ in items]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise BadRequestError(f"repeated parameter: {', '.join(repeated)}"[:200])
+    values = dict(items)
+    _no_bad_text(values)
+    try:
+        return model.model_validate(values)
+    except ValidationError as error:
+        raise BadRequestError(_describe(error)) from None
+
+
+async def _dispatch(request: Request, ops: Mapping[str, Operation]) -> Response:
+    services: Services = request.app.state.services
+    api = services.admin
+    if api is None:
+        return _disabled()
+    op = ops[request.method if request.method != "HEAD" else "GET"]
+    remote = client_address(request, services.web)
+    try:
+        actor = await _authenticate(api, request, remote, op)
+    except AdminError as error:
+        return error_response(error)
+    params = {key: str(value) for key, value in request.path_params.items()}
+    try:
+        try:
+            body = await _parse_body(request, op.body) if op.body else None
+            query = _parse_query(request, op.query) if op.query else None
+        except AdminError as error:
+            await api.auditor.record(op.action, actor, error=error.error)
+            raise
+        result = await op.handler(Call(api, actor, params, body, query))
+    except AdminError as error:
+        return error_response(error)
+    if result is None:
+        return Response(status_code=op.status, headers=NO_STORE)
+    return JSONResponse(result.model_dump(mode="json"), status_code=op.status, headers=NO_STORE)
+
+
+def _endpoint(ops: Mapping[str, Operation]) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        return await _dispatch(request, ops)
+
+    return endpoint
+
+
+async def openapi(request: Request) -> Response:
+    """The OpenAPI 3.1 document, without authentication so that tools can read it."""
+    from passgate.server.admin_openapi import openapi_document
+
+    services: Services = request.app.state.services
+    if services.admin is None:
+        return _disabled()
+    document = getattr(request.app.state, "admin_openapi", None)
+    if document is None:
+        document = openapi_document(OPERATIONS, services.settings.issuer.rstrip("/") + PREFIX)
+        request.app.state.admin_openapi = document
+    return JSONResponse(document)
+
+
+def admin_routes() -> list[BaseRoute]:
+    by_path: dict[str, dict[str, Operation]] = {}
+    for op in OPERATIONS:
+        by_path.setdefault(op.path, {})[op.method] = op
+    routes: list[BaseRoute] = [Route(PREFIX + "/openapi.json", openapi, methods=["GET"])]
+    for path, ops in by_path.items():
+        routes.append(Route(PREFIX + path, _endpoint(ops), methods=list(ops)))
+    return routes
+
+
+@functools.cache
+def _routes() -> tuple[BaseRoute, ...]:
+    return tuple(admin_routes())
+
+
+def metrics_label(path: str) -> str:
+    """The route template of an admin path, so metrics labels stay few."""
+    for route in _routes():
+        if isinstance(route, Route) and route.path_regex.match(path):
+            return route.path
+    return PREFIX + "/other"

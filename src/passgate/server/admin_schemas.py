@@ -1,0 +1,372 @@
+"""The admin API's request and response bodies (pydantic, at the HTTP edge only): they
+validate what arrives, shape what leaves, and are the schemas of the OpenAPI document."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+
+from passgate.admin.audit import MAX_AUDIT_PAGE
+from passgate.admin.clients import CLIENT_ID_PATTERN, ClientChanges, ClientView
+from passgate.admin.keys import KeyInfo, KeyStatus
+from passgate.admin.revocations import RevocationResult
+from passgate.admin.users import EMAIL_PATTERN, MAX_PASSWORD_BYTES, MIN_PASSWORD_LENGTH, UserView
+from passgate.config.fields import AbsoluteURL
+from passgate.storage.models import REVOCATION_KINDS, AuditEvent, Revocation, Session
+
+MAX_ITEMS = 100
+Text = Annotated[str, Field(max_length=200)]
+LongText = Annotated[str, Field(max_length=2000)]
+ClientId = Annotated[str, Field(pattern=CLIENT_ID_PATTERN)]
+RedirectURIs = Annotated[
+    list[Annotated[AbsoluteURL, Field(max_length=2000)]], Field(max_length=MAX_ITEMS)
+]
+Strings = Annotated[list[Text], Field(max_length=MAX_ITEMS)]
+Secret = Annotated[str, Field(min_length=1, max_length=512)]
+Password = Annotated[str, Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_BYTES)]
+Hash = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class Body(BaseModel):
+    """Request bodies: unknown fields and loose types (``"true"`` for true) are refused."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Query(BaseModel):
+    """Query strings: strings converted to the declared types; unknown parameters refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ErrorBody(Out):
+    error: str
+    error_description: str = ""
+
+
+# -- clients -------------------------------------------------------------------------------
+class ClientFields(Body):
+    secret: Secret | None = Field(
+        default=None, description="kept when absent; generated (and returned once) if needed"
+    )
+    public: bool = False
+    name: Text = ""
+    logo_url: LongText = ""
+    redirect_uris: RedirectURIs = Field(default_factory=list)
+    post_logout_redirect_uris: RedirectURIs = Field(default_factory=list)
+    trusted_peers: Annotated[list[ClientId], Field(max_length=MAX_ITEMS)] = Field(
+        default_factory=list
+    )
+    allowed_connectors: Strings = Field(default_factory=list)
+
+    def changes(self) -> ClientChanges:
+        return client_changes(self)
+
+
+class ClientCreate(ClientFields):
+    id: ClientId | None = Field(default=None, description="generated when absent")
+
+
+class ClientPatch(Body):
+    secret: Secret | None = None
+    public: bool | None = None
+    name: Text | None = None
+    logo_url: LongText | None = None
+    redirect_uris: RedirectURIs | None = None
+    post_logout_redirect_uris: RedirectURIs | None = None
+    trusted_peers: Annotated[list[ClientId], Field(max_length=MAX_ITEMS)] | None = None
+    allowed_connectors: Strings | None = None
+
+    def changes(self) -> ClientChanges:
+        return client_changes(self)
+
+
+def client_changes(body: BaseModel) -> ClientChanges:
+    """The fields of a client body as :class:`ClientChanges` (lists as tuples; ``None``
+    stays None: unchanged)."""
+    values: dict[str, Any] = {}
+    for name in ClientChanges.__dataclass_fields__:
+        value = getattr(body, name)
+        values[name] = tuple(value) if isinstance(value, list) else value
+    return ClientChanges(**values)
+
+
+class ClientOut(Out):
+    id: str
+    name: str
+    public: bool
+    logo_url: str
+    redirect_uris: list[str]
+    post_logout_redirect_uris: list[str]
+    trusted_peers: list[str]
+    allowed_connectors: list[str]
+    static: bool = Field(description="from the config file (staticClients): read-only")
+    has_secret: bool
+    secret: str | None = Field(description="set only in the answer that generated it")
+
+    @classmethod
+    def of(cls, view: ClientView) -> ClientOut:
+        client = view.client
+        return cls(
+            id=client.id,
+            name=client.name,
+            public=client.public,
+            logo_url=client.logo_url,
+            redirect_uris=list(client.redirect_uris),
+            post_logout_redirect_uris=list(client.post_logout_redirect_uris),
+            trusted_peers=list(client.trusted_peers),
+            allowed_connectors=list(client.allowed_connectors),
+            static=view.static,
+            has_secret=bool(client.secret),
+            secret=view.new_secret or None,
+        )
+
+
+class ClientList(Out):
+    clients: list[ClientOut]
+
+
+# -- users ---------------------------------------------------------------------------------
+class PasswordBody(Body):
+    password: Password | None = Field(default=None, description="in the clear; stored as bcrypt")
+    hash: Hash | None = Field(default=None, description="a bcrypt hash, instead of password")
+
+
+class UserCreate(PasswordBody):
+    email: Annotated[str, Field(pattern=EMAIL_PATTERN, max_length=254)]
+    username: Text = ""
+    user_id: Text = ""
+    name: Text = ""
+    preferred_username: Text = ""
+    email_verified: bool = True
+    groups: Strings = Field(default_factory=list)
+
+
+class UserOut(Out):
+    email: str
+    username: str
+    user_id: str
+    name: str
+    preferred_username: str
+    email_verified: bool
+    groups: list[str]
+    static: bool = Field(description="from the config file (staticPasswords): read-only")
+
+    @classmethod
+    def of(cls, view: UserView) -> UserOut:
+        user = view.user
+        return cls(
+            email=user.email,
+            username=user.username,
+            user_id=user.user_id,
+            name=user.name,
+            preferred_username=user.preferred_username,
+            email_verified=user.email_verified,
+            groups=list(user.groups),
+            static=view.static,
+        )
+
+
+class UserList(Out):
+    users: list[UserOut]
+
+
+# -- sessions ------------------------------------------------------------------------------
+class SessionQuery(Query):
+    user_id: Text = ""
+    client_id: Text = ""
+    connector_id: Text = ""
+    include_revoked: bool = False
+
+
+class SessionOut(Out):
+    id: str
+    user_id: str
+    connector_id: str
+    client_id: str
+    email: str
+    username: str
+    scopes: list[str]
+    created_at: datetime
+    last_used: datetime
+    expiry: datetime | None
+    remote_addr: str
+    user_agent: str
+    revoked_at: datetime | None
+    revoked_by: str
+
+    @classmethod
+    def of(cls, session: Session) -> SessionOut:
+        return cls(
+            id=session.id,
+            user_id=session.user_id,
+            connector_id=session.connector_id,
+            client_id=session.client_id,
+            email=session.claims.email,
+            username=session.claims.username,
+            scopes=list(session.scopes),
+            created_at=session.created_at,
+            last_used=session.last_used,
+            expiry=session.expiry,
+            remote_addr=session.remote_addr,
+            user_agent=session.user_agent,
+            revoked_at=session.revoked_at,
+            revoked_by=session.revoked_by,
+        )
+
+
+class SessionList(Out):
+    sessions: list[SessionOut]
+
+
+# -- revocations ---------------------------------------------------------------------------
+RevocationKind = Literal["session", "token", "user", "client", "connector", "all"]
+assert set(get_args(RevocationKind)) == set(REVOCATION_KINDS)
+
+
+class RevocationCreate(Body):
+    kind: RevocationKind
+    value: Annotated[str, Field(max_length=16 * 1024)] = Field(
+        default="",
+        description="the session id, token, user id, client id or connector id; '' for all",
+    )
+    reason: Text = ""
+
+
+class RevocationOut(Out):
+    id: str
+    kind: str
+    value: str = Field(description="for kind token: the jti, never the token")
+    issued_before: datetime
+    created_at: datetime
+    expiry: datetime
+    actor: str
+    reason: str
+
+    @classmethod
+    def of(cls, rule: Revocation) -> RevocationOut:
+        return cls(
+            id=rule.id,
+            kind=rule.kind,
+            value=rule.value,
+            issued_before=rule.issued_before,
+            created_at=rule.created_at,
+            expiry=rule.expiry,
+            actor=rule.actor,
+            reason=rule.reason,
+        )
+
+
+class RevocationResultOut(Out):
+    kind: str
+    revoked: bool = Field(description="false: nothing was left to revoke")
+    sessions_revoked: int
+    token_type: str | None = Field(description="for kind token: what the value was")
+
+    @classmethod
+    def of(cls, result: RevocationResult) -> RevocationResultOut:
+        return cls(
+            kind=result.kind,
+            revoked=result.revoked,
+            sessions_revoked=result.sessions_revoked,
+            token_type=result.token_type or None,
+        )
+
+
+class RevocationList(Out):
+    revocations: list[RevocationOut]
+
+
+# -- keys ----------------------------------------------------------------------------------
+class KeyOut(Out):
+    kid: str
+    algorithm: str
+    expiry: datetime | None = Field(description="when it stops verifying; null: it signs now")
+
+    @classmethod
+    def of(cls, info: KeyInfo) -> KeyOut:
+        return cls(kid=info.kid, algorithm=info.algorithm, expiry=info.expiry)
+
+
+class KeyStatusOut(Out):
+    signing_key: KeyOut | None
+    next_rotation: datetime | None
+    verification_keys: list[KeyOut]
+
+    @classmethod
+    def of(cls, status: KeyStatus) -> KeyStatusOut:
+        return cls(
+            signing_key=KeyOut.of(status.signing) if status.signing else None,
+            next_rotation=status.next_rotation,
+            verification_keys=[KeyOut.of(info) for info in status.verification],
+        )
+
+
+# -- audit ---------------------------------------------------------------------------------
+def _rfc3339(value: object) -> object:
+    # pydantic would also read "0.5" as a Unix time; the document says RFC 3339.
+    if isinstance(value, str) and not _DATE_TIME.match(value):
+        raise ValueError("must be an RFC 3339 date-time such as 2026-01-01T00:00:00Z")
+    return value
+
+
+_DATE_TIME = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d")
+Time = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
+
+
+class AuditQueryParams(Query):
+    action: Text = Field(default="", description="a prefix: admin.client matches its verbs")
+    actor: Text = ""
+    user_id: Text = ""
+    client_id: Text = ""
+    session_id: Text = ""
+    since: Time | None = None
+    until: Time | None = None
+    before_seq: Annotated[int, Field(ge=1, le=2**63 - 1)] | None = None
+    limit: Annotated[int, Field(ge=1, le=MAX_AUDIT_PAGE)] = 100
+
+
+class AuditEventOut(Out):
+    seq: int
+    id: str
+    time: datetime
+    action: str
+    actor: str
+    outcome: str
+    subject: str
+    user_id: str
+    client_id: str
+    connector_id: str
+    session_id: str
+    remote_addr: str
+    details: dict[str, str]
+
+    @classmethod
+    def of(cls, event: AuditEvent) -> AuditEventOut:
+        return cls(
+            seq=event.seq,
+            id=event.id,
+            time=event.time,
+            action=event.action,
+            actor=event.actor,
+            outcome=event.outcome,
+            subject=event.subject,
+            user_id=event.user_id,
+            client_id=event.client_id,
+            connector_id=event.connector_id,
+            session_id=event.session_id,
+            remote_addr=event.remote_addr,
+            details=dict(event.details),
+        )
+
+
+class AuditList(Out):
+    events: list[AuditEventOut]
+    next_before_seq: int | None = Field(description="pass as before_seq for the next page")

@@ -1,0 +1,78 @@
+"""GET/POST /logout: OpenID Connect RP-Initiated Logout 1.0 (``end_session_endpoint``).
+
+With a valid ``id_token_hint`` the session ends at once and the person goes to the
+client's registered ``post_logout_redirect_uri`` (with ``state``), or sees a page saying
+they signed out. Without one, a confirmation form (CSRF-bound to the browser) comes first.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from passgate.oauth2.errors import OAuthError
+from passgate.provider.ids import mac, mac_matches
+from passgate.provider.logout import LogoutRequest, check_logout, end_session
+from passgate.server import csrf
+from passgate.server.errors import NO_STORE, page_error, render_error
+from passgate.server.flow import issuer_url, services_of
+from passgate.server.forms import request_params
+from passgate.server.net import client_address
+
+
+def _parts(checked: LogoutRequest) -> tuple[str, str, str, str]:
+    # The form token is keyed by the browser's own cookie: another site can neither read
+    # it nor send it (SameSite=Lax) with a cross-site POST.
+    return "logout", checked.client_id, checked.post_logout_redirect_uri, checked.state
+
+
+async def logout(request: Request) -> Response:
+    services = services_of(request)
+    browser = csrf.browser_token(request)
+    try:
+        params = await request_params(request)
+        checked = await check_logout(params, issuer=services.issuer, directory=services.directory)
+    except OAuthError as error:
+        return page_error(request, error)
+    context: dict[str, object] = {
+        "issuer_name": services.web.issuer_name,
+        "logo_url": services.web.logo_url,
+        "client_name": checked.client_name,
+        "signed_out": False,
+    }
+    confirmed = request.method == "POST" and params.optional("confirm") == "yes"
+    if checked.hint is None and not confirmed:
+        context |= {
+            "action": issuer_url(services, "/logout"),
+            "client_id": checked.client_id,
+            "post_logout_redirect_uri": checked.post_logout_redirect_uri,
+            "state": checked.state,
+            "csrf_token": mac(browser[0].encode("ascii"), *_parts(checked)),
+        }
+        response = services.templates.TemplateResponse(
+            request, "logout.html", context, headers=NO_STORE
+        )
+        csrf.remember_browser(response, browser, services.web)
+        return response
+    if checked.hint is None and (
+        browser[1]
+        or not mac_matches(
+            browser[0].encode("ascii"), params.optional("csrf_token"), *_parts(checked)
+        )
+    ):
+        return render_error(request, 403, "Form expired", "Please go back and sign out again.")
+    await end_session(
+        checked,
+        revoker=services.revoker,
+        audit=services.audit,
+        remote_addr=client_address(request, services.web),
+    )
+    location = checked.redirect()
+    if location:
+        return RedirectResponse(location, status_code=303, headers=NO_STORE)
+    context["signed_out"] = True
+    return services.templates.TemplateResponse(request, "logout.html", context, headers=NO_STORE)
+
+
+routes = [Route("/logout", logout, methods=["GET", "POST"], name="logout")]

@@ -1,0 +1,352 @@
+"""The admin API over HTTP: each resource, the refusals, static records read-only, input
+errors as JSON, and an audit event for every call."""
+
+from __future__ import annotations
+
+import pytest
+
+from server.harness import (
+    CLIENT_ID,
+    EMAIL,
+    PASSWORD,
+    PREFIX,
+    USER_ID,
+    Harness,
+    basic,
+    bearer,
+    config_text,
+    running,
+)
+
+from .conftest import ADMIN_TOKEN, API, auth, call, events, password_grant
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_disabled_without_admin_section() -> None:
+    async with running() as harness:
+        for method, path in (
+            ("GET", "/clients"),
+            ("GET", "/openapi.json"),
+            ("POST", "/keys/rotate"),
+        ):
+            response = await harness.client.request(method, API + path, headers=auth())
+            assert response.status_code == 404
+            assert response.json() == {
+                "error": "not_found",
+                "error_description": "the admin API is disabled: add an admin section to the "
+                "configuration",
+            }
+
+
+# -- who may call it -----------------------------------------------------------------------
+async def test_refusals_are_401_and_audited(admin: Harness) -> None:
+    cases = [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic eDp5"},
+             {"Authorization": f"Bearer {ADMIN_TOKEN}x"}]  # fmt: skip
+    for headers in cases:
+        response = await admin.client.post(f"{API}/keys/rotate", headers=headers)
+        assert response.status_code == 401, response.text
+        assert response.json()["error"] == "invalid_token"
+        assert response.headers["www-authenticate"].startswith('Bearer realm="passgate-admin"')
+    found = await events(admin)
+    assert [e["action"] for e in found] == ["admin.auth.failure"] * 4
+    assert {e["actor"] for e in found} == {"anonymous"}
+    assert found[0]["details"] == {
+        "method": "POST", "path": "/admin/v1/keys/rotate", "error": "invalid_token",
+    }  # fmt: skip
+    assert ADMIN_TOKEN not in repr(found)
+
+
+async def test_admin_group_member_with_an_access_or_id_token(admin: Harness) -> None:
+    tokens = await admin.tokens()  # admin@example.com is in the group "admins"
+    for token in (tokens["access_token"], tokens["id_token"]):
+        body = await call(admin, "GET", "/clients", token=token)
+        assert body["clients"]
+    [*_, last] = await events(admin, action="admin.client.list")
+    assert last["actor"] == f"admin:{EMAIL}"
+
+
+async def test_user_outside_the_admin_groups_is_403(admin: Harness) -> None:
+    await call(admin, "POST", "/users", status=201, json={
+        "email": "dev@example.com", "password": "dev-password", "groups": ["developers"],
+    })  # fmt: skip
+    response = await password_grant(admin, "dev@example.com", "dev-password")
+    token = response.json()["access_token"]
+    refused = await admin.client.get(f"{API}/clients", headers=bearer(token))
+    assert refused.status_code == 403
+    assert refused.json()["error"] == "insufficient_scope"
+    [last] = await events(admin, action="admin.auth.failure")
+    assert (last["actor"], last["outcome"]) == ("dev@example.com", "failure")
+
+
+async def test_revoked_admin_token_is_refused(admin: Harness) -> None:
+    tokens = await admin.tokens()
+    await call(admin, "GET", "/keys", token=tokens["access_token"])
+    await call(admin, "POST", "/revocations", status=200,
+               json={"kind": "token", "value": tokens["access_token"]})  # fmt: skip
+    response = await admin.client.get(f"{API}/keys", headers=bearer(tokens["access_token"]))
+    assert response.status_code == 401
+
+
+async def test_openapi_is_served_without_auth(admin: Harness) -> None:
+    response = await admin.client.get(f"{API}/openapi.json")
+    assert response.status_code == 200
+    document = response.json()
+    assert document["openapi"].startswith("3.1")
+    assert document["servers"] == [{"url": "http://127.0.0.1:5556/dex/admin/v1"}]
+    assert set(document["paths"]) == {
+        "/clients", "/clients/{client_id}", "/users", "/users/{email}/password",
+        "/users/{email}", "/sessions", "/revocations", "/keys", "/keys/rotate", "/audit",
+    }  # fmt: skip
+    assert set(document["paths"]["/clients/{client_id}"]) == {"get", "put", "patch", "delete"}
+    assert "ClientCreate" in document["components"]["schemas"]
+
+
+# -- clients -------------------------------------------------------------------------------
+async def test_client_lifecycle_and_the_secret_works_at_the_token_endpoint(
+    admin: Harness,
+) -> None:
+    redirect = "http://127.0.0.1:5555/made"
+    body = {"id": "made", "name": "Made", "redirect_uris": [redirect]}
+    created = await call(admin, "POST", "/clients", status=201, json=body)
+    secret = created["secret"]
+    assert secret
+    assert created["has_secret"]
+    assert not created["static"]
+    fetched = await call(admin, "GET", "/clients/made")
+    assert fetched["secret"] is None
+    assert fetched["redirect_uris"] == [redirect]
+    # The new client signs people in and redeems codes with its secret.
+    code = await admin.get_code(client_id="made", redirect_uri=redirect)
+    response = await admin.exchange(code, auth=basic("made", secret))
+    assert response.status_code == 200, response.text
+    patched = await call(admin, "PATCH", "/clients/made", json={"name": "Renamed"})
+    assert (patched["name"], patched["redirect_uris"]) == ("Renamed", [redirect])
+    replaced = await call(admin, "PUT", "/clients/made", json={"public": True})
+    assert replaced["redirect_uris"] == []
+    assert replaced["public"]
+    assert replaced["has_secret"]
+    await call(admin, "DELETE", "/clients/made", status=204)
+    await call(admin, "GET", "/clients/made", status=404)
+    listed = await call(admin, "GET", "/clients")
+    assert {c["id"]: c["static"] for c in listed["clients"]} == {
+        "example-app": True, "other-app": True, "kubectl": True,
+    }  # fmt: skip
+    assert all(c["secret"] is None for c in listed["clients"])
+
+
+async def test_static_client_is_read_only(admin: Harness) -> None:
+    for method, body in (("PUT", {}), ("PATCH", {"name": "x"}), ("DELETE", None)):
+        response = await admin.client.request(
+            method, f"{API}/clients/{CLIENT_ID}", json=body, headers=auth()
+        )
+        assert response.status_code == 409
+        assert "staticClients" in response.json()["error_description"]
+    response = await admin.client.post(f"{API}/clients", json={"id": CLIENT_ID}, headers=auth())
+    assert response.status_code == 409
+    static = await call(admin, "GET", f"/clients/{CLIENT_ID}")
+    assert static["static"] is True
+    assert static["secret"] is None
+
+
+# -- users ---------------------------------------------------------------------------------
+async def test_user_lifecycle_changes_who_can_sign_in(admin: Harness) -> None:
+    body = {"email": "Jane@Example.com", "password": "first-password"}
+    created = await call(admin, "POST", "/users", status=201, json=body)
+    assert (created["email"], created["username"], created["static"]) == (
+        "jane@example.com", "jane", False,
+    )  # fmt: skip
+    assert "password" not in created
+    assert "hash" not in created
+    assert (await password_grant(admin, "jane@example.com", "first-password")).status_code == 200
+    await call(admin, "PUT", "/users/jane@example.com/password",
+               json={"password": "second-password"})  # fmt: skip
+    assert (await password_grant(admin, "jane@example.com", "first-password")).status_code == 400
+    assert (await password_grant(admin, "jane@example.com", "second-password")).status_code == 200
+    await call(admin, "DELETE", "/users/jane@example.com", status=204)
+    assert (await password_grant(admin, "jane@example.com", "second-password")).status_code == 400
+    await call(admin, "DELETE", "/users/jane@example.com", status=404)
+
+
+async def test_static_user_is_read_only(admin: Harness) -> None:
+    await call(admin, "PUT", f"/users/{EMAIL}/password", json={"password": "x" * 10}, status=409)
+    await call(admin, "DELETE", f"/users/{EMAIL}", status=409)
+    await call(admin, "POST", "/users", json={"email": EMAIL, "password": "x" * 10}, status=409)
+    users = await call(admin, "GET", "/users")
+    assert users["users"] == [{
+        "email": EMAIL, "username": "admin", "user_id": USER_ID, "name": "",
+        "preferred_username": "", "email_verified": True, "groups": ["admins", "developers"],
+        "static": True,
+    }]  # fmt: skip
+    assert (await password_grant(admin, EMAIL, PASSWORD)).status_code == 200
+
+
+# -- sessions and revocation ---------------------------------------------------------------
+async def test_sessions_listed_and_revoked(admin: Harness) -> None:
+    first = await admin.tokens()
+    second = await admin.tokens()
+    sessions = (await call(admin, "GET", "/sessions", params={"user_id": USER_ID}))["sessions"]
+    assert len(sessions) == 2
+    assert {s["client_id"] for s in sessions} == {CLIENT_ID}
+    assert sessions[0]["email"] == EMAIL
+    assert (await call(admin, "GET", "/sessions", params={"client_id": "nope"}))["sessions"] == []
+    target = sessions[0]["id"]
+    body = {"kind": "session", "value": target, "reason": "lost laptop"}
+    result = await call(admin, "POST", "/revocations", json=body)
+    assert result == {"kind": "session", "revoked": True, "sessions_revoked": 1,
+                      "token_type": None}  # fmt: skip
+    left = (await call(admin, "GET", "/sessions"))["sessions"]
+    assert [s["id"] for s in left] == [s["id"] for s in sessions if s["id"] != target]
+    every = await call(admin, "GET", "/sessions", params={"include_revoked": "true"})
+    revoked = [s for s in every["sessions"] if s["id"] == target]
+    assert revoked[0]["revoked_by"] == "admin:ci"
+    assert revoked[0]["revoked_at"]
+    refreshed = [(await admin.refresh(t["refresh_token"])).status_code for t in (first, second)]
+    assert sorted(refreshed) == [200, 400]
+    await call(admin, "POST", "/revocations", json={"kind": "session", "value": "nope"},
+               status=404)  # fmt: skip
+    rules = (await call(admin, "GET", "/revocations"))["revocations"]
+    assert [(r["kind"], r["value"], r["actor"], r["reason"]) for r in rules] == [
+        ("session", target, "admin:ci", "lost laptop"),
+    ]
+
+
+async def test_revoke_user_token_and_everything(admin: Harness) -> None:
+    tokens = await admin.tokens()
+    assert (await admin.userinfo(tokens["access_token"])).status_code == 200
+    result = await call(admin, "POST", "/revocations",
+                        json={"kind": "token", "value": tokens["access_token"]})  # fmt: skip
+    assert (result["revoked"], result["token_type"]) == (True, "access_token")
+    assert (await admin.userinfo(tokens["access_token"])).status_code == 401
+    result = await call(admin, "POST", "/revocations", json={"kind": "user", "value": USER_ID})
+    assert result["sessions_revoked"] == 1
+    assert (await admin.refresh(tokens["refresh_token"])).status_code == 400
+    keys_before = await call(admin, "GET", "/keys")
+    result = await call(admin, "POST", "/revocations", json={"kind": "all", "reason": "drill"})
+    assert result["kind"] == "all"
+    keys_after = await call(admin, "GET", "/keys")
+    assert keys_after["signing_key"]["kid"] != keys_before["signing_key"]["kid"]
+    for bad in ({"kind": "user"}, {"kind": "all", "value": "x"}, {"kind": "nope", "value": "x"}):
+        response = await admin.client.post(f"{API}/revocations", json=bad, headers=auth())
+        assert response.status_code in (400, 422), response.text
+    response = await admin.client.post(
+        f"{API}/revocations", json={"kind": "token", "value": tokens["id_token"]}, headers=auth()
+    )
+    assert response.status_code in (200, 400), response.text
+
+
+# -- keys and audit ------------------------------------------------------------------------
+async def test_keys_status_and_rotation(admin: Harness) -> None:
+    before = await call(admin, "GET", "/keys")
+    assert before["signing_key"]["algorithm"] == "RS256"
+    assert before["signing_key"]["expiry"] is None
+    assert before["next_rotation"]
+    after = await call(admin, "POST", "/keys/rotate")
+    assert after["signing_key"]["kid"] != before["signing_key"]["kid"]
+    assert [k["kid"] for k in after["verification_keys"]] == [before["signing_key"]["kid"]]
+    jwks = (await admin.client.get(f"{PREFIX}/keys")).json()["keys"]
+    assert {k["kid"] for k in jwks} == {before["signing_key"]["kid"], after["signing_key"]["kid"]}
+    assert all("d" not in k for k in jwks)
+
+
+async def test_every_state_change_leaves_an_audit_event(admin: Harness) -> None:
+    await call(admin, "POST", "/clients", json={"id": "c1"}, status=201)
+    await call(admin, "PUT", "/clients/c1", json={"name": "one"})
+    await call(admin, "PATCH", "/clients/c1", json={"name": "uno"})
+    await call(admin, "DELETE", "/clients/c1", status=204)
+    await call(admin, "POST", "/users", json={"email": "a@b.c", "password": "p" * 8}, status=201)
+    await call(admin, "PUT", "/users/a@b.c/password", json={"password": "q" * 8})
+    await call(admin, "DELETE", "/users/a@b.c", status=204)
+    await call(admin, "POST", "/revocations", json={"kind": "client", "value": "c1"})
+    await call(admin, "POST", "/keys/rotate")
+    admin_events = [e for e in await events(admin) if e["action"].startswith("admin.")]
+    assert [(e["action"], e["outcome"], e["actor"]) for e in admin_events] == [
+        (action, "success", "admin:ci") for action in (
+            "admin.client.create", "admin.client.update", "admin.client.update",
+            "admin.client.delete", "admin.user.create", "admin.user.password",
+            "admin.user.delete", "admin.revocation.create", "admin.keys.rotate",
+        )
+    ]  # fmt: skip
+    assert admin_events[0]["client_id"] == "c1"
+    assert admin_events[7]["details"] == {"kind": "client", "sessions": "0"}
+    # The Revoker records what it revoked as well, with the admin as the actor.
+    [revoked] = await events(admin, action="session.revoke")
+    assert revoked["actor"] == "admin:ci"
+    assert revoked["client_id"] == "c1"
+    # Reading the log is a call too, and is audited.
+    page = await call(admin, "GET", "/audit", params={"action": "admin.client", "limit": "2"})
+    assert [e["action"] for e in page["events"]] == ["admin.client.delete", "admin.client.update"]
+    assert page["next_before_seq"] == page["events"][-1]["seq"]
+    rest = await call(admin, "GET", "/audit", params={
+        "action": "admin.client", "before_seq": str(page["next_before_seq"]),
+    })  # fmt: skip
+    assert [e["action"] for e in rest["events"]] == ["admin.client.update", "admin.client.create"]
+    assert rest["next_before_seq"] is None
+    [*_, listed] = await events(admin)
+    assert listed["action"] == "admin.audit.list"
+
+
+async def test_refused_changes_are_audited_as_failures(admin: Harness) -> None:
+    await call(admin, "DELETE", f"/clients/{CLIENT_ID}", status=409)
+    await call(admin, "POST", "/clients", json={"id": "x", "bogus": 1}, status=422)
+    found = await events(admin)
+    assert [(e["action"], e["outcome"], e["details"].get("error")) for e in found] == [
+        ("admin.client.delete", "failure", "conflict"),
+        ("admin.client.create", "failure", "invalid_request"),
+    ]
+
+
+# -- input that is not what the schema says ------------------------------------------------
+@pytest.mark.parametrize(
+    ("content", "headers", "status"),
+    [
+        (b'{"id": "x"}', {"content-type": "text/plain"}, 415),
+        (b"{not json", {"content-type": "application/json"}, 400),
+        (b"[1, 2]", {"content-type": "application/json"}, 422),
+        (b'{"id": "x", "public": "true"}', {"content-type": "application/json"}, 422),
+        (b'{"id": "a\\u0000b"}', {"content-type": "application/json"}, 400),
+        (b'{"name": "\\ud800"}', {"content-type": "application/json"}, 400),
+        (b"[" * 5000 + b"]" * 5000, {"content-type": "application/json"}, 400),
+        (b'{"name": "' + b"x" * 70000 + b'"}', {"content-type": "application/json"}, 413),
+        (b'{"redirect_uris": ["not a url"]}', {"content-type": "application/json"}, 422),
+    ],
+)
+async def test_bad_bodies(
+    admin: Harness, content: bytes, headers: dict[str, str], status: int
+) -> None:
+    response = await admin.client.post(
+        f"{API}/clients", content=content, headers={**auth(), **headers}
+    )
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error", "error_description"}
+    assert body["error_description"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["limit=0", "limit=1001", "limit=x", "limit=1&limit=2", "since=2026-01-01T00:00:00",
+     "before_seq=0", "bogus=1", "since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z"],
+)  # fmt: skip
+async def test_bad_queries(admin: Harness, query: str) -> None:
+    response = await admin.client.get(f"{API}/audit?{query}", headers=auth())
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_request"
+
+
+async def test_metrics_label_admin_routes(admin: Harness) -> None:
+    await call(admin, "GET", "/clients/whatever", status=404)
+    registry = admin.runtime.services.metrics.requests
+    labels = {sample.labels["endpoint"] for metric in registry.collect()
+              for sample in metric.samples}  # fmt: skip
+    assert "/dex/admin/v1/clients/{client_id}" in labels or (
+        "/admin/v1/clients/{client_id}" in labels
+    )
+
+
+async def test_admin_api_with_groups_only() -> None:
+    async with running(config_text(extra="admin:\n  groups: [admins]\n")) as harness:
+        response = await harness.client.get(f"{API}/clients", headers=auth())
+        assert response.status_code == 401
+        tokens = await harness.tokens()
+        assert (await call(harness, "GET", "/users", token=tokens["access_token"]))["users"]

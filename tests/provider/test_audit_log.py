@@ -1,0 +1,68 @@
+"""The audit log: stored in order, exported as JSON lines whatever the log level, details
+kept apart from the event's own fields, and a storage failure never breaks the action."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+import structlog
+
+from passgate.clock import FrozenClock
+from passgate.logs import configure
+from passgate.provider.audit import LOGIN_SUCCESS, AuditLog
+from passgate.storage.memory import MemoryStorage
+from passgate.storage.models import AuditEvent, AuditFilter
+
+pytestmark = pytest.mark.anyio
+
+NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _reset_logging() -> object:
+    yield None
+    structlog.reset_defaults()
+
+
+async def test_events_are_stored_with_their_fields() -> None:
+    storage = MemoryStorage()
+    log = AuditLog(storage, FrozenClock(NOW), log_events=False)
+    first = await log.record(LOGIN_SUCCESS, "jane@example.com", user_id="u1", client_id="app")
+    second = await log.record("logout", "jane@example.com", session_id="s1")
+    assert (first.seq, second.seq) == (1, 2)
+    stored = await storage.list_audit_events(AuditFilter())
+    assert [event.action for event in stored] == ["logout", LOGIN_SUCCESS]
+    assert stored[1].time == NOW
+    assert (stored[1].user_id, stored[1].client_id) == ("u1", "app")
+
+
+async def test_export_survives_a_warn_level_and_nests_details(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure("warn", "json")
+    log = AuditLog(MemoryStorage(), FrozenClock(NOW))
+    await log.record(LOGIN_SUCCESS, "jane", remote_addr="10.0.0.1", details={"action": "forged"})
+    [line] = capsys.readouterr().err.splitlines()
+    exported = json.loads(line)
+    assert exported["event"] == "audit"
+    assert exported["action"] == LOGIN_SUCCESS  # a detail cannot overwrite it
+    assert exported["details"] == {"action": "forged"}
+    assert (exported["actor"], exported["remote"], exported["seq"]) == ("jane", "10.0.0.1", 1)
+
+
+class BrokenStorage(MemoryStorage):
+    async def append_audit_event(self, event: AuditEvent) -> AuditEvent:
+        raise OSError("disk full")
+
+
+async def test_a_storage_failure_is_logged_not_raised(capsys: pytest.CaptureFixture[str]) -> None:
+    configure("info", "json")
+    event = await AuditLog(BrokenStorage(), FrozenClock(NOW)).record("logout", "jane")
+    assert event.seq == 0
+    [line] = capsys.readouterr().err.splitlines()
+    failure = json.loads(line)
+    assert failure["event"] == "audit event not stored"
+    assert failure["level"] == "error"
+    assert "disk full" in failure["error"]
