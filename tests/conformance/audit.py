@@ -57,6 +57,20 @@ class AuditConformance(Conformance):
         assert await storage.list_audit_events(AuditFilter()) == [second, first]
         assert (await storage.list_audit_events(AuditFilter()))[1].details == event.details
 
+    async def test_a_batch_is_appended_in_order_all_or_none(self, storage: Storage) -> None:
+        batch = [samples.audit_event(f"b{i}", action=f"batch.{i}") for i in range(3)]
+        stored = await storage.append_audit_events(batch)
+        assert [e.id for e in stored] == ["b0", "b1", "b2"]
+        assert stored[0].seq < stored[1].seq < stored[2].seq
+        pairs = zip(batch, stored, strict=True)
+        assert stored == [dataclasses.replace(e, seq=s.seq) for e, s in pairs]
+        assert await storage.append_audit_events([]) == []
+        # One taken id refuses the whole batch: nothing of it is kept.
+        clash = [samples.audit_event("c0"), samples.audit_event("b1")]
+        with pytest.raises(AlreadyExistsError):
+            await storage.append_audit_events(clash)
+        assert _ids(await storage.list_audit_events(AuditFilter())) == ["b2", "b1", "b0"]
+
     async def test_returned_details_are_copies(self, storage: Storage) -> None:
         appended = await storage.append_audit_event(samples.audit_event())
         appended.details.clear()

@@ -4,8 +4,10 @@ kept apart from the event's own fields, and a storage failure never breaks the a
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
+import anyio
 import pytest
 import structlog
 
@@ -53,7 +55,7 @@ async def test_export_survives_a_warn_level_and_nests_details(
 
 
 class BrokenStorage(MemoryStorage):
-    async def append_audit_event(self, event: AuditEvent) -> AuditEvent:
+    async def append_audit_events(self, events: Sequence[AuditEvent]) -> list[AuditEvent]:
         raise OSError("disk full")
 
 
@@ -66,3 +68,54 @@ async def test_a_storage_failure_is_logged_not_raised(capsys: pytest.CaptureFixt
     assert failure["event"] == "audit event not stored"
     assert failure["level"] == "error"
     assert "disk full" in failure["error"]
+
+
+class CountingStorage(MemoryStorage):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[int] = []
+
+    async def append_audit_events(self, events: Sequence[AuditEvent]) -> list[AuditEvent]:
+        self.writes.append(len(events))
+        await anyio.sleep(0.01)  # a commit takes time; events queue meanwhile
+        return await super().append_audit_events(events)
+
+
+async def test_concurrent_events_share_commits_and_each_waits_for_its_own() -> None:
+    storage = CountingStorage()
+    log = AuditLog(storage, FrozenClock(NOW), log_events=False)
+    stored: list[AuditEvent] = []
+
+    async def one(index: int) -> None:
+        stored.append(await log.record("token.issue", f"client-{index}"))
+
+    async with anyio.create_task_group() as group:
+        for index in range(50):
+            group.start_soon(one, index)
+    assert sorted(event.seq for event in stored) == list(range(1, 51))
+    assert sum(storage.writes) == 50
+    assert len(storage.writes) < 10  # group commit: far fewer writes than events
+    kept = await storage.list_audit_events(AuditFilter(limit=100))
+    assert {event.actor for event in kept} == {f"client-{index}" for index in range(50)}
+
+
+class OneBadEventStorage(MemoryStorage):
+    async def append_audit_events(self, events: Sequence[AuditEvent]) -> list[AuditEvent]:
+        if any(event.actor == "bad" for event in events):
+            raise ValueError("refused")
+        return await super().append_audit_events(events)
+
+
+async def test_a_refused_event_does_not_take_its_batch_down() -> None:
+    storage = OneBadEventStorage()
+    log = AuditLog(storage, FrozenClock(NOW), log_events=False)
+    results: dict[str, int] = {}
+
+    async def one(actor: str) -> None:
+        results[actor] = (await log.record("logout", actor)).seq
+
+    async with anyio.create_task_group() as group:
+        for actor in ("a", "bad", "b", "c"):
+            group.start_soon(one, actor)
+    assert results["bad"] == 0  # logged as not stored, not raised
+    assert all(results[actor] > 0 for actor in "abc")

@@ -8,6 +8,7 @@ ids, names and outcomes, never tokens or passwords.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 
@@ -36,13 +37,67 @@ SESSION_REVOKE = "session.revoke"
 LOGOUT = "logout"
 
 
+class _GroupCommit:
+    """Appends events in batches, one transaction each (group commit): while one batch is
+    being written, new events queue, and the next write takes all of them. One commit (one
+    fsync) then serves every request that arrived meanwhile, and each request still returns
+    only once its own event is durable."""
+
+    MAX_BATCH = 500
+
+    def __init__(self, storage: Storage) -> None:
+        self._storage = storage
+        self._queue: list[tuple[AuditEvent, asyncio.Future[AuditEvent]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def append(self, event: AuditEvent) -> AuditEvent:
+        done: asyncio.Future[AuditEvent] = asyncio.get_running_loop().create_future()
+        self._queue.append((event, done))
+        if self._writer is None:
+            self._writer = asyncio.ensure_future(self._drain())
+        return await done
+
+    async def _drain(self) -> None:
+        batch: list[tuple[AuditEvent, asyncio.Future[AuditEvent]]] = []
+        try:
+            while self._queue:
+                batch = self._queue[: self.MAX_BATCH]
+                del self._queue[: self.MAX_BATCH]
+                await self._write(batch)
+                batch = []
+        finally:
+            self._writer = None
+            for _, done in batch:  # cancelled mid-write (shutdown): nobody waits forever
+                if not done.done():
+                    done.set_exception(RuntimeError("the audit log was stopped"))
+
+    async def _write(self, batch: list[tuple[AuditEvent, asyncio.Future[AuditEvent]]]) -> None:
+        error: Exception | None = None
+        stored: list[AuditEvent] = []
+        try:
+            stored = await self._storage.append_audit_events([event for event, _ in batch])
+        except Exception as exc:
+            if len(batch) > 1:  # one bad event must not take the others down with it
+                for one in batch:
+                    await self._write([one])
+                return
+            error = exc
+        for index, (_, done) in enumerate(batch):
+            if done.done():  # its request was cancelled meanwhile
+                continue
+            if error is not None:
+                done.set_exception(error)
+            else:
+                done.set_result(stored[index])
+
+
 class AuditLog:
     """Records :class:`AuditEvent` s in storage and in the log (``log_events``)."""
 
     def __init__(self, storage: Storage, clock: Clock, *, log_events: bool = True) -> None:
-        self._storage = storage
         self._clock = clock
         self._log_events = log_events
+        self._writer = _GroupCommit(storage)
 
     async def record(
         self,
@@ -91,7 +146,7 @@ class AuditLog:
         if event.details:  # nested, so a detail can never pose as one of the fields above
             fields["details"] = dict(event.details)
         try:
-            stored = await self._storage.append_audit_event(event)
+            stored = await self._writer.append(event)
         except Exception as exc:  # the action goes on; the failure is loud
             _log.error("audit event not stored", error=f"{type(exc).__name__}: {exc}", **fields)
             return event

@@ -45,6 +45,20 @@ class Origin:
         return Origin(self.remote_addr[:64], self.user_agent[:256])
 
 
+#: How finely a session's ``last_used`` and ``expiry`` follow its use (see ``Sessions.use``).
+GRANULARITY = timedelta(minutes=1)
+
+
+def _needs_write(session: Session, expiry: datetime | None, now: datetime) -> bool:
+    """Whether minting now must update the stored session: its expiry does not cover the
+    wanted one, or ``last_used`` is more than :data:`GRANULARITY` old."""
+    if now - session.last_used >= GRANULARITY:
+        return True
+    if expiry is None:
+        return session.expiry is not None  # from limited to unlimited
+    return session.expiry is not None and expiry > session.expiry
+
+
 class SessionEndedError(InvalidGrantError):
     """The session was revoked, has expired or is gone: nothing more is issued under it."""
 
@@ -140,20 +154,33 @@ class Sessions:
 
     async def use(self, session_id: str, *, refresh: bool) -> Session:
         """Tokens are about to be minted under the session: check that it is active and
-        move ``last_used`` and ``expiry`` forward, in one atomic update. Raises
-        :class:`SessionEndedError` when it has ended."""
+        move ``last_used`` and ``expiry`` forward. Raises :class:`SessionEndedError` when
+        it has ended.
+
+        A refresh is the hot path, so the session is written only when something moves
+        by more than :data:`GRANULARITY`: ``last_used`` is kept to the minute, and a new
+        expiry is stored a minute later than needed, so the refreshes of the next minute
+        find it already covered and only read."""
         now = self._clock()
         token_expiry = now + self._token_lifetime
 
-        def touch(old: Session) -> Session:
+        def wanted(old: Session) -> datetime | None:
             if not is_active(old, now):
                 raise SessionEndedError("the sign-in session has ended")
-            expiry = session_expiry(
+            return session_expiry(
                 old, now=now, token_expiry=token_expiry, refresh=refresh, policy=self._policy
             )
+
+        def touch(old: Session) -> Session:
+            expiry = wanted(old)
+            if expiry is not None:
+                expiry += GRANULARITY
             return dataclasses.replace(old, last_used=now, expiry=expiry)
 
         try:
+            current = await self._storage.get_session(session_id)
+            if not _needs_write(current, wanted(current), now):
+                return current
             return await self._storage.update_session(session_id, touch)
         except NotFoundError:
             raise SessionEndedError("the sign-in session has ended") from None

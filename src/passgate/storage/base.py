@@ -12,7 +12,7 @@ Every method that returns after a write has made that write durable.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from passgate.storage.models import (
@@ -230,9 +230,16 @@ class Storage(abc.ABC):
         """Rules created at or after ``since`` (all when ``None``), oldest first."""
 
     # -- audit log ---------------------------------------------------------------------
-    @abc.abstractmethod
     async def append_audit_event(self, event: AuditEvent) -> AuditEvent:
         """Append (never update); returns the event with its ``seq`` set."""
+        [stored] = await self.append_audit_events([event])
+        return stored
+
+    @abc.abstractmethod
+    async def append_audit_events(self, events: Sequence[AuditEvent]) -> list[AuditEvent]:
+        """Append several events in one transaction (all or none; ``AlreadyExistsError``
+        for a used id), in order; returns them with their ``seq`` set. One commit for many
+        events is what lets the audit log keep up with the token endpoint."""
 
     @abc.abstractmethod
     async def list_audit_events(self, which: AuditFilter) -> list[AuditEvent]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TypeVar
 
@@ -273,15 +273,19 @@ class MemoryStorage(Storage):
         found = [r for r in self._revocations.values() if since is None or r.created_at >= since]
         return sorted(found, key=lambda r: (r.created_at, r.id))
 
-    async def append_audit_event(self, event: AuditEvent) -> AuditEvent:
-        # Ids are unique, as the SQL backends' UNIQUE constraint makes them.
-        if event.id in self._audit_ids:
-            raise AlreadyExistsError(f"audit event {event.id}")
-        self._audit_seq += 1
-        stored = dataclasses.replace(event, seq=self._audit_seq, details=dict(event.details))
-        self._audit.append(stored)
-        self._audit_ids.add(stored.id)
-        return _copy_event(stored)
+    async def append_audit_events(self, events: Sequence[AuditEvent]) -> list[AuditEvent]:
+        # Ids are unique, as the SQL backends' UNIQUE constraint makes them; all or none.
+        ids = [event.id for event in events]
+        if len(set(ids)) != len(ids) or not self._audit_ids.isdisjoint(ids):
+            raise AlreadyExistsError(f"audit events {ids}")
+        appended = []
+        for event in events:
+            self._audit_seq += 1
+            stored = dataclasses.replace(event, seq=self._audit_seq, details=dict(event.details))
+            self._audit.append(stored)
+            self._audit_ids.add(stored.id)
+            appended.append(_copy_event(stored))
+        return appended
 
     async def list_audit_events(self, which: AuditFilter) -> list[AuditEvent]:
         found = (e for e in reversed(self._audit) if audit_matches(e, which))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -302,16 +302,23 @@ class SQLStorage(Storage, abc.ABC):
         return [audit.REVOCATIONS.decode(self._flavour, r) for r in rows]
 
     # -- audit log -----------------------------------------------------------------------
-    async def append_audit_event(self, event: AuditEvent) -> AuditEvent:
-        params = audit.AUDIT_EVENTS.encode(self._flavour, event)
+    async def append_audit_events(self, events: Sequence[AuditEvent]) -> list[AuditEvent]:
+        encoded = [audit.AUDIT_EVENTS.encode(self._flavour, event) for event in events]
 
-        async def body(session: Session) -> list[Row]:
-            return await session.fetch(audit.APPEND_AUDIT, params)
+        async def body(session: Session) -> list[int]:
+            seqs = []
+            for event, params in zip(events, encoded, strict=True):
+                rows = await session.fetch(audit.APPEND_AUDIT, params)
+                if not rows:  # ON CONFLICT DO NOTHING: the id is taken; roll all back
+                    raise AlreadyExistsError(f"audit_events: {event.id}")
+                seqs.append(int(rows[0]["seq"]))
+            return seqs
 
-        rows = await self._transact(body)
-        if not rows:
-            raise AlreadyExistsError(f"audit_events: {event.id}")
-        return dataclasses.replace(event, seq=int(rows[0]["seq"]), details=dict(event.details))
+        seqs = await self._transact(body)
+        return [
+            dataclasses.replace(event, seq=seq, details=dict(event.details))
+            for event, seq in zip(events, seqs, strict=True)
+        ]
 
     async def list_audit_events(self, which: AuditFilter) -> list[AuditEvent]:
         query, params = audit.list_audit_events(self._flavour, which)
