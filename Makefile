@@ -50,6 +50,8 @@ run: install
 	@echo '  clients:       example-app (secret ZXhhbXBsZS1hcHAtc2VjcmV0,'
 	@echo '                 redirect http://127.0.0.1:5555/callback) and kubectl (public)'
 	@echo '  metrics:       http://127.0.0.1:5558/metrics'
+	@echo '  admin API:     $(DEMO_ISSUER)/admin/v1 (openapi.json); try'
+	@echo '                 $(BIN)/passgate admin --url $(DEMO_ISSUER) --token pgadm_demo-admin-token-do-not-use-in-production sessions list'
 	@echo
 	exec $(BIN)/passgate serve $(CONFIG)
 

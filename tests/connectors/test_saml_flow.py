@@ -16,9 +16,10 @@ from lxml import etree
 from structlog.testing import capture_logs
 
 from connectors.flow import CALLBACK, STATE, claims_of, code_to_tokens, passgate_with
+from passgate.storage.models import AuditFilter
 from saml_idp.forge import decode, encode, strip_signatures
 from saml_idp.idp import IdP, connector_yaml, page_form, require_xmlsec1, running_idp
-from server.harness import ISSUER, PREFIX, Harness, assert_error_page
+from server.harness import CLIENT_ID, ISSUER, PREFIX, Harness, assert_error_page
 
 pytestmark = pytest.mark.anyio
 
@@ -117,6 +118,7 @@ async def test_an_unsigned_answer_is_a_502_page(idp: IdP) -> None:
         response = await harness.client.post(f"{PREFIX}/callback", data=back)
         assert_error_page(response, 502)
         assert "nor its assertion is signed" in response.text
+        await assert_login_failure(harness, "signed")
 
 
 async def test_a_user_outside_the_allowed_groups_gets_a_403_page(idp: IdP) -> None:
@@ -125,6 +127,15 @@ async def test_a_user_outside_the_allowed_groups_gets_a_403_page(idp: IdP) -> No
         response = await harness.client.post(f"{PREFIX}/callback", data=back)
         assert_error_page(response, 403)
         assert "not in any group allowed here" in response.text
+        await assert_login_failure(harness, "not in any group allowed here")
+
+
+async def assert_login_failure(harness: Harness, reason: str) -> None:
+    """The refused sign-in is in the audit log, with the connector and the client."""
+    storage = harness.runtime.services.storage
+    [event] = await storage.list_audit_events(AuditFilter(action="login.failure"))
+    assert (event.outcome, event.connector_id, event.client_id) == ("failure", "saml", CLIENT_ID)
+    assert reason in event.details["reason"]
 
 
 async def test_a_forged_relay_state_is_refused(idp: IdP) -> None:

@@ -38,6 +38,7 @@ from passgate.server import csrf
 from passgate.server.errors import NO_STORE, page_error, render_error
 from passgate.server.flow import complete_login, services_of
 from passgate.server.forms import FORM_TYPE, request_params
+from passgate.server.net import client_address
 from passgate.storage.models import AuthRequest
 
 log = structlog.get_logger("passgate.callback")
@@ -98,20 +99,36 @@ async def callback(request: Request) -> Response:
             auth_request.connector_data,
         )
     except Exception as error:
-        return _refused(request, entry, error)
+        return await _refused(request, auth_request, entry, error)
     return await complete_login(request, auth_request, entry, identity)
 
 
-def _refused(request: Request, entry: ConnectorEntry, error: Exception) -> Response:
-    """The page for a connector that did not produce an identity at the callback."""
+async def _refused(
+    request: Request, auth_request: AuthRequest, entry: ConnectorEntry, error: Exception
+) -> Response:
+    """The page for a connector that did not produce an identity at the callback; the
+    refused sign-in goes to the audit log."""
     if isinstance(error, UserNotInRequiredGroupsError):
         # Authenticated upstream but not allowed here: say why, and it is not a 502.
         log.info("connector refused the user", connector=entry.id, error=str(error))
-        return render_error(request, 403, "Access denied", f"{entry.name}: {error}")
-    if isinstance(error, ConnectorError):
+        reason = str(error)
+        page = render_error(request, 403, "Access denied", f"{entry.name}: {error}")
+    elif isinstance(error, ConnectorError):
         log.warning("connector callback failed", connector=entry.id, error=str(error))
-        return render_error(request, 502, "Sign-in failed", f"{entry.name}: {error}")
-    return _connector_bug(request, entry, "callback")
+        reason = str(error)
+        page = render_error(request, 502, "Sign-in failed", f"{entry.name}: {error}")
+    else:
+        reason = "the upstream answer could not be used"
+        page = _connector_bug(request, entry, "callback")
+    services = services_of(request)
+    await services.sessions.login_failed(
+        connector_id=entry.id,
+        username="",
+        client_id=auth_request.client_id,
+        remote_addr=client_address(request, services.web),
+        reason=reason,
+    )
+    return page
 
 
 async def _remember(
@@ -268,7 +285,7 @@ async def _saml_callback(request: Request, fields: dict[str, str]) -> Response:
             scopes_for(auth_request.scopes), fields["SAMLResponse"], auth_request.connector_data
         )
     except Exception as error:
-        return _refused(request, entry, error)
+        return await _refused(request, auth_request, entry, error)
     return await complete_login(request, auth_request, entry, identity)
 
 
