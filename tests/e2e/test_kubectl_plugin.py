@@ -294,6 +294,7 @@ async def test_logout_forgets_the_tokens(rig_factory: Any) -> None:
     rig: Rig = await rig_factory()
     kubeconfig = rig.kubeconfig()
     assert_is_jane(rig, await whoami(rig, kubeconfig))
+    refresh_token = rig.cached()["refresh_token"]
     logout = [str(Path(BIN) / "passgate"), "logout", *rig.plugin_args()[1:5]]
     [result] = await anyio.to_thread.run_sync(
         lambda: run_all([logout], rig.env(kubeconfig), tty=False)
@@ -301,6 +302,15 @@ async def test_logout_forgets_the_tokens(rig_factory: Any) -> None:
     assert result.returncode == 0, result.stderr
     assert "Removed 1 cached token" in result.stderr
     assert rig.cache_files() == []
+    # The server advertises revocation_endpoint: the refresh token is dead too (RFC 7009).
+    async with rig.server.http() as http:
+        again = await http.post(
+            rig.server.url("/token"),
+            data={"grant_type": "refresh_token", "refresh_token": refresh_token,
+                  "client_id": PUBLIC_ID},
+        )  # fmt: skip
+    assert again.status_code == 400, again.text
+    assert again.json()["error"] == "invalid_grant"
     refused = await whoami(rig, kubeconfig, tty=False)
     assert refused.returncode != 0
     assert "sign-in required" in refused.stderr
