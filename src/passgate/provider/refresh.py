@@ -46,6 +46,22 @@ log = structlog.get_logger("passgate.refresh")
 UPSTREAM_RETRY_AFTER = 30
 
 
+def upstream_unavailable(connector_id: str, error: Exception) -> TemporarilyUnavailableError:
+    """The 503 for an upstream that said nothing about the person (down, slow, rate
+    limited: ``UpstreamUnavailableError``) or gave an answer the connector could not use
+    (any other exception, a connector bug: its traceback goes to the log). The person's
+    session stays; the client tries again after Retry-After."""
+    if isinstance(error, UpstreamUnavailableError):
+        log.warning("connector unavailable", connector=connector_id, error=str(error))
+        retry_after = getattr(error, "retry_after", None) or UPSTREAM_RETRY_AFTER
+        message = "the upstream identity provider cannot be reached; try again later"
+    else:
+        log.error("connector failed unexpectedly", connector=connector_id, exc_info=error)
+        retry_after = UPSTREAM_RETRY_AFTER
+        message = "the upstream identity provider gave an unusable answer; try again later"
+    return TemporarilyUnavailableError(message, headers={"Retry-After": str(retry_after)})
+
+
 def _same(hash_a: str, hash_b: str) -> bool:
     return bool(hash_a) and secrets.compare_digest(hash_a.encode(), hash_b.encode())
 
@@ -197,26 +213,14 @@ class RefreshGrant:
         try:
             fresh = await entry.connector.refresh(scopes_for(scopes), identity)
         except UpstreamUnavailableError as error:
-            # The upstream said nothing about the person: keep the session, try later.
-            log.warning("connector refresh unavailable", connector=entry.id, error=str(error))
-            retry_after = getattr(error, "retry_after", None) or UPSTREAM_RETRY_AFTER
-            raise TemporarilyUnavailableError(
-                "the upstream identity provider cannot be reached; try again later",
-                headers={"Retry-After": str(retry_after)},
-            ) from None
+            raise upstream_unavailable(entry.id, error) from None
         except ConnectorError as error:
             log.info("connector refused refresh", connector=entry.id, error=str(error))
             await self._revoke(token.id)
             await self._end_session(token, f"upstream refused refresh: {error}", "upstream")
             raise InvalidGrantError(f"the upstream identity is no longer valid: {error}") from None
-        except Exception:
-            # A connector bug or an answer it could not handle: refuse for now, keep the
-            # session, and leave the traceback in the log.
-            log.exception("connector refresh failed unexpectedly", connector=entry.id)
-            raise TemporarilyUnavailableError(
-                "the upstream identity provider gave an unusable answer; try again later",
-                headers={"Retry-After": str(UPSTREAM_RETRY_AFTER)},
-            ) from None
+        except Exception as error:
+            raise upstream_unavailable(entry.id, error) from None
         return claims_of(fresh), fresh.connector_data or token.connector_data
 
     async def _revoke(self, token_id: str) -> None:

@@ -10,7 +10,7 @@ import contextlib
 import dataclasses
 
 from passgate.clock import Clock
-from passgate.connectors.base import ConnectorError, Identity
+from passgate.connectors.base import ConnectorError, Identity, UpstreamUnavailableError
 from passgate.oauth2 import pkce
 from passgate.oauth2.client_auth import NONE, check_secret, read_credentials, unknown_client
 from passgate.oauth2.errors import (
@@ -32,7 +32,7 @@ from passgate.provider.ids import new_id, secret_hash
 from passgate.provider.issue import Grant, RedeemedCode, ResponseMinter, TokenResponse
 from passgate.provider.limits import LoginLimiter, TooManyAttempts
 from passgate.provider.login import check_password, claims_of, scopes_for
-from passgate.provider.refresh import RefreshGrant
+from passgate.provider.refresh import RefreshGrant, upstream_unavailable
 from passgate.provider.revocation import Revoker
 from passgate.provider.sessions import Origin, Sessions
 from passgate.provider.settings import (
@@ -242,8 +242,12 @@ class TokenEndpoint:
                 "too many failed attempts; try again later",
                 headers={"Retry-After": str(locked.retry_after)},
             ) from None
+        except UpstreamUnavailableError as error:
+            raise upstream_unavailable(entry.id, error) from None
         except ConnectorError as error:
             raise InvalidGrantError(str(error)) from None
+        except Exception as error:  # a connector bug: a 503 and a traceback, never a 500
+            raise upstream_unavailable(entry.id, error) from None
         if identity is None:
             if self._sessions is not None:
                 await self._sessions.login_failed(
