@@ -13,12 +13,13 @@ import pytest
 
 from conformance import samples
 from conformance.base import Conformance, StorageFactory
-from passgate.storage.base import AlreadyExistsError, NotFoundError, Storage
+from passgate.storage.base import REVOKED_SESSION_KEPT, AlreadyExistsError, NotFoundError, Storage
 from passgate.storage.models import GCResult, Session, SessionFilter
 
 NOW = samples.NOW
 PAST = NOW - timedelta(seconds=1)
 FUTURE = NOW + timedelta(seconds=1)
+PAST_STEP = timedelta(seconds=1)
 H = timedelta(hours=1)
 
 
@@ -207,12 +208,21 @@ class SessionExpiryConformance(Conformance):
         await storage.create_session(
             samples.session("zoned", expiry=PAST.astimezone(samples.PLUS_0530))
         )
+        # Revoked over a day ago: gone whatever its expiry; revoked a day ago exactly: kept.
+        long_ago = NOW - REVOKED_SESSION_KEPT
+        await storage.create_session(
+            samples.session("revoked-long-ago", expiry=None, revoked_at=long_ago - PAST_STEP)
+        )
+        await storage.create_session(
+            samples.session("revoked-a-day-ago", expiry=FUTURE, revoked_at=long_ago)
+        )
 
-        assert await storage.garbage_collect(NOW) == GCResult(sessions=3, revocations=1)
+        assert await storage.garbage_collect(NOW) == GCResult(sessions=4, revocations=1)
 
         left = await storage.list_sessions(SessionFilter(include_revoked=True), NOW)
         assert sorted(_ids(left)) == [
-            "edge", "never", "new", "revoked-edge", "revoked-never", "revoked-new",
+            "edge", "never", "new", "revoked-a-day-ago", "revoked-edge", "revoked-never",
+            "revoked-new",
         ]  # fmt: skip
         with pytest.raises(NotFoundError):
             await storage.get_session("old")

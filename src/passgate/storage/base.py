@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from passgate.storage.models import (
     AuditEvent,
@@ -33,6 +33,9 @@ from passgate.storage.models import (
     Session,
     SessionFilter,
 )
+
+#: How long garbage collection keeps a revoked session (see ``garbage_collect``).
+REVOKED_SESSION_KEPT = timedelta(days=1)
 
 
 class StorageError(Exception):
@@ -266,5 +269,8 @@ class Storage(abc.ABC):
     async def garbage_collect(self, now: datetime) -> GCResult:
         """Delete auth requests, auth codes, device requests/tokens, revoked-token entries,
         login-attempt records, sessions and revocation rules whose expiry (or lock and
-        window) is before ``now``. Audit events are kept: ``delete_audit_events`` applies
-        the retention."""
+        window) is before ``now``, and sessions revoked more than
+        :data:`REVOKED_SESSION_KEPT` before ``now`` whatever their expiry (a revoked
+        session only has to refuse its refresh tokens, and a missing one refuses them too;
+        the day lets admins see what was revoked; the audit log keeps the history).
+        Audit events are kept: ``delete_audit_events`` applies the retention."""

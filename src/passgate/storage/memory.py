@@ -12,7 +12,12 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TypeVar
 
-from passgate.storage.base import AlreadyExistsError, NotFoundError, Storage
+from passgate.storage.base import (
+    REVOKED_SESSION_KEPT,
+    AlreadyExistsError,
+    NotFoundError,
+    Storage,
+)
 from passgate.storage.filters import audit_matches, session_matches
 from passgate.storage.models import (
     AuditEvent,
@@ -322,6 +327,12 @@ class MemoryStorage(Storage):
                 self._login_attempts,
                 lambda a: a.expiry < now and (a.locked_until is None or a.locked_until < now),
             ),
-            sessions=_expire(self._sessions, lambda s: s.expiry is not None and s.expiry < now),
+            sessions=_expire(
+                self._sessions,
+                lambda s: (
+                    (s.expiry is not None and s.expiry < now)
+                    or (s.revoked_at is not None and s.revoked_at < now - REVOKED_SESSION_KEPT)
+                ),
+            ),
             revocations=_expire(self._revocations, lambda r: r.expiry < now),
         )

@@ -152,7 +152,8 @@ _REVOCATION_COLUMNS = ", ".join((*REVOCATIONS.key, *REVOCATIONS.columns))
 APPEND_AUDIT = AUDIT_EVENTS.insert + " RETURNING seq"
 DELETE_AUDIT = "DELETE FROM audit_events WHERE event_time < :before"
 GC = {
-    "sessions": "DELETE FROM sessions WHERE expiry IS NOT NULL AND expiry < :now",
+    "sessions": "DELETE FROM sessions WHERE (expiry IS NOT NULL AND expiry < :now)"
+    " OR (revoked_at IS NOT NULL AND revoked_at < :revoked_before)",
     "revocations": "DELETE FROM revocations WHERE expiry < :now",
 }
 

@@ -14,7 +14,13 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from passgate.storage.base import AlreadyExistsError, NotFoundError, Storage, StorageError
+from passgate.storage.base import (
+    REVOKED_SESSION_KEPT,
+    AlreadyExistsError,
+    NotFoundError,
+    Storage,
+    StorageError,
+)
 from passgate.storage.models import (
     AuditEvent,
     AuditFilter,
@@ -371,7 +377,10 @@ class SQLStorage(Storage, abc.ABC):
 
     # -- maintenance ---------------------------------------------------------------------
     async def garbage_collect(self, now: datetime) -> GCResult:
-        params = {"now": self._flavour.time(now)}
+        params = {
+            "now": self._flavour.time(now),
+            "revoked_before": self._flavour.time(now - REVOKED_SESSION_KEPT),
+        }
 
         async def body(session: Session) -> GCResult:
             counts = {name: await session.execute(sql, params) for name, sql in _GC.items()}
