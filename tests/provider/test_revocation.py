@@ -53,6 +53,37 @@ async def test_a_rule_written_elsewhere_is_honoured_at_the_next_poll() -> None:
     assert await here.poll() == 0  # seen rules are not counted twice
 
 
+async def test_a_revoke_all_from_elsewhere_makes_this_replica_reload_its_keys() -> None:
+    clock, storage = FrozenClock(T0), MemoryStorage()
+    reloads: list[datetime] = []
+
+    async def reload_keys() -> None:
+        reloads.append(clock())
+
+    here = RevocationCache(storage, clock, on_revoke_all=reload_keys)
+    await here.load()
+    for kind, value in (("user", "u1"), ("session", "s1")):
+        await storage.add_revocation(rule(kind, value, clock()))
+    clock.advance(timedelta(milliseconds=500))
+    await here.poll()
+    assert reloads == []  # only "all" comes with new signing keys
+    everything = rule("all", "", clock())
+    await storage.add_revocation(everything)
+    clock.advance(timedelta(milliseconds=500))
+    assert await here.poll() == 1
+    assert reloads == [clock()]
+    clock.advance(timedelta(milliseconds=500))
+    await here.poll()
+    assert len(reloads) == 1  # once per rule
+    # The replica that revoked has rotated its keys itself: its own rule calls nothing.
+    mine = rule("all", "", clock(), rule_id="mine")
+    await storage.add_revocation(mine)
+    here.add(mine)
+    clock.advance(timedelta(milliseconds=500))
+    await here.poll()
+    assert len(reloads) == 1
+
+
 async def test_a_replica_whose_clock_lags_is_covered_by_the_overlap() -> None:
     clock, storage = FrozenClock(T0), MemoryStorage()
     cache = RevocationCache(storage, clock, overlap=timedelta(seconds=30))

@@ -262,7 +262,7 @@ async def build(
         storage, clock, token_lifetime=settings.id_token_lifetime, policy=settings.refresh,
         audit=audit,
     )  # fmt: skip
-    revocations = RevocationCache(storage, clock)
+    revocations = RevocationCache(storage, clock, on_revoke_all=keys.rotate_if_due)
     await revocations.load()
     revoker = Revoker(storage, clock, revocations, issuer=issuer, audit=audit, keys=keys)
     verifier = TokenVerifier(issuer, revocations)

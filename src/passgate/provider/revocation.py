@@ -17,6 +17,8 @@ import dataclasses
 from datetime import datetime, timedelta
 from typing import Any
 
+import structlog
+
 from passgate.clock import Clock
 from passgate.keys import KeyManager
 from passgate.oauth2.errors import InvalidTokenError, OAuthError, UnauthorizedClientError
@@ -28,6 +30,8 @@ from passgate.storage.base import NotFoundError, Storage
 from passgate.storage.models import RefreshToken, Revocation, Session, SessionFilter
 from passgate.tokens import refresh as refresh_tokens
 from passgate.tokens.issuer import TokenIssuer
+
+log = structlog.get_logger("passgate.revocation")
 
 __all__ = ["RULE_MARGIN", "Revoker", "UnsupportedTokenTypeError"]
 
@@ -199,9 +203,17 @@ class Revoker:
         """Force every person to sign in again: every session and token, and (unless told
         not to) new signing keys, so that even a verifier that ignores revocation (a
         kube-apiserver with ``--oidc-*`` flags, once it re-reads the JWKS) refuses them."""
-        ended = await self._bulk("all", "", SessionFilter(), actor, reason)
+        # Keys first: other replicas re-read the keys when they see the "all" rule (see
+        # RevocationCache), so the new key must be stored by then. A failed rotation must
+        # not stop the revocation itself.
+        kid = ""
         if rotate_keys and self._keys is not None:
-            kid = await self._keys.rotate_now(keep_previous=False)
+            try:
+                kid = await self._keys.rotate_now(keep_previous=False)
+            except Exception:
+                log.exception("key rotation failed while revoking everything; revoking anyway")
+        ended = await self._bulk("all", "", SessionFilter(), actor, reason)
+        if kid:
             await self._record("keys.rotate", actor, subject=kid, details={"reason": reason})
         return ended
 

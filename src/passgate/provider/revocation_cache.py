@@ -18,6 +18,7 @@ seconds, so a token issued in the same second as such a rule is refused too.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -85,6 +86,7 @@ class RevocationCache:
         poll_interval: timedelta = timedelta(milliseconds=500),
         overlap: timedelta = timedelta(seconds=30),
         resync: timedelta = timedelta(minutes=5),
+        on_revoke_all: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         if poll_interval <= timedelta(0) or overlap < timedelta(0) or resync <= timedelta(0):
             raise ValueError("poll_interval and resync must be positive, overlap not negative")
@@ -93,6 +95,10 @@ class RevocationCache:
         self._poll_interval = poll_interval
         self._overlap = overlap
         self._resync = resync
+        # Another replica revoked everything and rotated the signing keys: re-read them
+        # now rather than at the key manager's next refresh, so that this replica stops
+        # signing with a key no verifier has any more.
+        self._on_revoke_all = on_revoke_all
         self._rules: dict[str, Revocation] = {}
         self._polled_from: datetime | None = None  # when the previous poll started
         self._loaded_at: datetime | None = None  # when the last full load started
@@ -130,6 +136,11 @@ class RevocationCache:
         new = [rule for rule in rules if rule.id not in self._rules]
         for rule in new:
             self._remember(rule)
+        if self._on_revoke_all is not None and any(rule.kind == "all" for rule in new):
+            try:
+                await self._on_revoke_all()
+            except Exception as exc:
+                log.warning("reloading after a revoke-all failed", error=f"{type(exc).__name__}")
         if any(rule.expiry <= started for rule in self._rules.values()):
             self._rebuild(started)
         return len(new)
