@@ -23,7 +23,7 @@ from passgate.config.fields import is_loopback_host
 from passgate.config.oauth2 import OAuth2Config
 from passgate.config.server import WebConfig
 
-__all__ = ["Findings", "run_checks"]
+__all__ = ["Finding", "Findings", "cross_check", "run_checks"]
 
 Kind = Literal["error", "warning"]
 Finding = tuple[Kind, Loc, str]
@@ -39,7 +39,10 @@ class Findings:
     warnings: list[tuple[Loc, str]] = field(default_factory=list)
 
 
-def _check(*sections: str) -> Callable[[_Check], _Check]:
+def cross_check(*sections: str) -> Callable[[_Check], _Check]:
+    """Register a rule across config sections: it runs with the named sections once they
+    validated, so a section's own module can add rules without editing this one."""
+
     def register(function: _Check) -> _Check:
         _CHECKS.append((sections, function))
         return function
@@ -85,7 +88,7 @@ def _duplicates(
             first[value] = index
 
 
-@_check("issuer")
+@cross_check("issuer")
 def _issuer_scheme(issuer: str) -> Iterator[Finding]:
     parts = urlsplit(issuer)
     if parts.scheme == "http" and not is_loopback_host(parts.hostname or ""):
@@ -97,13 +100,13 @@ def _issuer_scheme(issuer: str) -> Iterator[Finding]:
         )
 
 
-@_check("web")
+@cross_check("web")
 def _listeners(web: WebConfig) -> Iterator[Finding]:
     if not web.http and not web.https:
         yield "error", ("web",), "set web.http or web.https: there is no address to listen on"
 
 
-@_check("static_passwords", "enable_password_db")
+@cross_check("static_passwords", "enable_password_db")
 def _passwords_need_db(
     passwords: Sequence[StaticPassword | None], enabled: bool
 ) -> Iterator[Finding]:
@@ -111,7 +114,7 @@ def _passwords_need_db(
         yield "error", ("staticPasswords",), "static passwords need enablePasswordDB: true"
 
 
-@_check("static_clients")
+@cross_check("static_clients")
 def _client_ids(clients: Sequence[StaticClient | None]) -> Iterator[Finding]:
     ids = (client.id if client else None for client in clients)
     for kind, loc, message in _duplicates(ids, "staticClients", "id", "client id"):
@@ -120,7 +123,7 @@ def _client_ids(clients: Sequence[StaticClient | None]) -> Iterator[Finding]:
         yield kind, ("staticClients", loc[1], key), message
 
 
-@_check("static_passwords")
+@cross_check("static_passwords")
 def _password_users(passwords: Sequence[StaticPassword | None]) -> Iterator[Finding]:
     # Emails are the login name and are compared case-insensitively, as in Dex.
     emails = (entry.email.lower() if entry else None for entry in passwords)
@@ -130,7 +133,7 @@ def _password_users(passwords: Sequence[StaticPassword | None]) -> Iterator[Find
         yield kind, loc, message + ": two users would share one subject (sub)"
 
 
-@_check("connectors", "enable_password_db")
+@cross_check("connectors", "enable_password_db")
 def _connector_set(
     connectors: Sequence[ConnectorConfig | None], enabled: bool
 ) -> Iterator[Finding]:
@@ -153,7 +156,7 @@ def _connector_set(
         )
 
 
-@_check("oauth2", "connectors", "enable_password_db")
+@cross_check("oauth2", "connectors", "enable_password_db")
 def _password_connector(
     oauth2: OAuth2Config, connectors: Sequence[ConnectorConfig | None], enabled: bool
 ) -> Iterator[Finding]:
@@ -176,7 +179,7 @@ def _password_connector(
         )
 
 
-@_check("static_clients", "connectors", "enable_password_db")
+@cross_check("static_clients", "connectors", "enable_password_db")
 def _allowed_connectors(
     clients: Sequence[StaticClient | None],
     connectors: Sequence[ConnectorConfig | None],
@@ -197,7 +200,7 @@ def _allowed_connectors(
                 )
 
 
-@_check("signer", "expiry")
+@cross_check("signer", "expiry")
 def _signer(signer: SignerConfig | None, expiry: ExpiryConfig) -> Iterator[Finding]:
     if signer is None:
         return
@@ -216,13 +219,13 @@ def _signer(signer: SignerConfig | None, expiry: ExpiryConfig) -> Iterator[Findi
         )
 
 
-@_check("sessions")
+@cross_check("sessions")
 def _sessions(sessions: dict[str, Any] | None) -> Iterator[Finding]:
     if sessions is not None:
         yield "warning", ("sessions",), "is recognised but not implemented yet; ignored"
 
 
-@_check("mfa")
+@cross_check("mfa")
 def _mfa(mfa: dict[str, Any] | None) -> Iterator[Finding]:
     if mfa is not None:
         yield "warning", ("mfa",), "is recognised but not implemented yet; ignored"

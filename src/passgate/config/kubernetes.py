@@ -33,7 +33,7 @@ from passgate.config.base import (
     raise_issues,
     with_more_issues,
 )
-from passgate.config.checks import _check  # the cross-section check registry
+from passgate.config.checks import cross_check
 from passgate.config.clients import StaticClient
 from passgate.config.fields import decode_root_ca_data, is_loopback_host
 from passgate.oauth2.scopes import OPENID, classify
@@ -267,7 +267,7 @@ def _loopback_redirect(client: StaticClient) -> bool:
     return False
 
 
-@_check("kubernetes", "static_clients", "issuer")
+@cross_check("kubernetes", "static_clients", "issuer")
 def _cluster_clients(
     kubernetes: KubernetesConfig, clients: Sequence[StaticClient | None], issuer: str
 ) -> Iterator[tuple[Literal["error", "warning"], Loc, str]]:
