@@ -1,4 +1,5 @@
-"""Shared fixtures: the anyio backend, and real PostgreSQL databases for the storage tests."""
+"""Shared fixtures: the anyio backend, real PostgreSQL databases for the storage tests,
+real `passgate serve` processes (`launcher`) and Debian's Chromium (`chromium_path`)."""
 
 import os
 import secrets
@@ -9,6 +10,8 @@ import psycopg
 import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from e2e.support import Launcher
 
 POSTGRES_DSN_ENV = "PASSGATE_TEST_POSTGRES_DSN"
 
@@ -69,3 +72,14 @@ def chromium_path() -> str:
             pytest.fail(f"{chromium} is missing (CI installs it: apt-get install chromium)")
         pytest.skip(f"{chromium} is missing: apt-get install -y chromium")
     return str(chromium)
+
+
+@pytest.fixture
+def launcher(tmp_path: Path) -> Iterator[Launcher]:
+    """Real ``passgate serve`` processes (``e2e.support``) for the end-to-end tests (and
+    any test that needs a running issuer); whatever still runs is SIGKILLed at the end."""
+    launcher = Launcher(tmp_path)
+    try:
+        yield launcher
+    finally:
+        launcher.close()

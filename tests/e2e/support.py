@@ -338,3 +338,23 @@ class Launcher:
     def close(self) -> None:
         for server in self.servers:
             server.kill()
+
+
+KUBECTL_SCOPES = "openid email groups profile offline_access"
+
+
+async def kubectl_tokens(server: PassgateServer, http: httpx.AsyncClient) -> dict[str, Any]:
+    """The password grant as the public kubectl client (no secret)."""
+    response = await http.post(
+        server.url("/token"),
+        data={
+            "grant_type": "password",
+            "client_id": PUBLIC_ID,
+            "username": server.user.email,
+            "password": server.user.password,
+            "scope": KUBECTL_SCOPES,
+        },
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body

@@ -20,12 +20,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from e2e.kube import KubeOIDCAuthenticator, KubeUser, Rejected
-from e2e.support import PUBLIC_ID, Launcher, PassgateServer
+from e2e.support import PUBLIC_ID, Launcher, PassgateServer, kubectl_tokens
 from passgate.storage.sql.sqlite import SQLiteStorage
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
-
-KUBECTL_SCOPES = "openid email groups profile offline_access"
 
 
 async def start_https(launcher: Launcher, **expiry: Any) -> PassgateServer:
@@ -33,23 +31,6 @@ async def start_https(launcher: Launcher, **expiry: Any) -> PassgateServer:
     assert server.issuer.startswith("https://127.0.0.1:")
     await server.start()
     return server
-
-
-async def kubectl_tokens(server: PassgateServer, http: httpx.AsyncClient) -> dict[str, Any]:
-    """The password grant as the public kubectl client (no secret)."""
-    response = await http.post(
-        server.url("/token"),
-        data={
-            "grant_type": "password",
-            "client_id": PUBLIC_ID,
-            "username": server.user.email,
-            "password": server.user.password,
-            "scope": KUBECTL_SCOPES,
-        },
-    )
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 async def signing_key(server: PassgateServer) -> tuple[Any, str]:

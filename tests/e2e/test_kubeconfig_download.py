@@ -24,8 +24,8 @@ from playwright.sync_api import sync_playwright
 
 from e2e.apiserver import kube_apiserver
 from e2e.headless_browser import runs
+from e2e.kubectl import Rig, assert_is_jane, kubectl, whoami
 from e2e.support import PUBLIC_ID, Launcher, PassgateServer
-from e2e.test_kubectl_plugin import Rig, assert_is_jane, kubectl, whoami
 from pages.conftest import CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]

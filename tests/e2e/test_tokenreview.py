@@ -20,8 +20,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from e2e.support import PUBLIC_ID, Launcher, PassgateServer
-from e2e.test_kube_apiserver import kubectl_tokens
+from e2e.support import PUBLIC_ID, Launcher, PassgateServer, kubectl_tokens
 from passgate.cli.main import cli
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]

@@ -16,10 +16,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from e2e.conftest import launcher  # noqa: F401 - the fixture
 from e2e.kube import KubeOIDCAuthenticator, KubeUser
-from e2e.support import PUBLIC_ID, Launcher
-from e2e.test_kube_apiserver import kubectl_tokens
+from e2e.support import PUBLIC_ID, Launcher, kubectl_tokens
 from e2e.tls import make_tls_files
 from passgate.cli.main import cli
 from passgate.kube import apiserver
@@ -220,7 +218,7 @@ def test_cli_formats_and_refusals(tmp_path: Path, ca_pem: str) -> None:
 # -- describe the running issuer ---------------------------------------------------------
 @pytest.mark.slow
 @pytest.mark.anyio
-async def test_flags_describe_the_running_issuer(launcher: Launcher) -> None:  # noqa: F811
+async def test_flags_describe_the_running_issuer(launcher: Launcher) -> None:
     server = launcher.new(tls=True)
     assert server.tls is not None
     document = yaml.safe_load(server.config_path.read_text())
