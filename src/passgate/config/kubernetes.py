@@ -224,7 +224,10 @@ class KubernetesConfig(DexModel):
     @model_validator(mode="wrap")
     @classmethod
     def _all_problems(
-        cls, data: Any, handler: ModelWrapValidatorHandler[KubernetesConfig]
+        cls,
+        data: Any,
+        handler: ModelWrapValidatorHandler[KubernetesConfig],
+        info: ValidationInfo,
     ) -> KubernetesConfig:
         # A broken cluster stops the after-validator; still report the issuer CA.
         try:
