@@ -35,7 +35,8 @@ from passgate.config.base import (
 )
 from passgate.config.checks import cross_check
 from passgate.config.clients import StaticClient
-from passgate.config.fields import decode_root_ca_data, is_loopback_host
+from passgate.config.fields import decode_root_ca_data
+from passgate.oauth2.redirect import is_loopback_uri
 from passgate.oauth2.scopes import OPENID, classify
 
 __all__ = [
@@ -263,11 +264,8 @@ class KubernetesConfig(DexModel):
 
 
 def _loopback_redirect(client: StaticClient) -> bool:
-    for uri in client.redirect_uris:
-        parts = urlsplit(uri)
-        if parts.scheme == "http" and is_loopback_host(parts.hostname or ""):
-            return True
-    return False
+    """The server's own rule (RFC 8252 §7.3), so the warning matches what sign-in does."""
+    return any(is_loopback_uri(uri) for uri in client.redirect_uris)
 
 
 @cross_check("kubernetes", "static_clients", "issuer")

@@ -14,11 +14,12 @@ import fcntl
 import hashlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from passgate.kube.files import atomic_write
 
 FORMAT_VERSION = 1
 LOCK_POLL_S = 0.05
@@ -124,18 +125,7 @@ class TokenCache:
             },
             indent=1,
         ).encode()
-        fd, temp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".json")
-        try:
-            with os.fdopen(fd, "wb") as file:  # mkstemp: already 0600
-                file.write(body)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temp, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
-        _fsync_directory(self.directory)
+        atomic_write(target, body)
 
     def delete(self, key: CacheKey) -> bool:
         return _unlink(self.path(key))
@@ -201,12 +191,3 @@ def _unlink(path: Path) -> bool:
     except FileNotFoundError:
         return False
     return True
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename itself durable (POSIX: the directory entry lives in the directory)."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +24,7 @@ import yaml
 
 from passgate.config import Config
 from passgate.config.kubernetes import KubeCluster, check_cluster_name
+from passgate.kube.files import atomic_write
 
 __all__ = [
     "EXEC_API_VERSION",
@@ -34,7 +33,6 @@ __all__ = [
     "Entries",
     "KubeconfigError",
     "build",
-    "cluster_listing",
     "clusters_from_config",
     "clusters_from_listing",
     "default_path",
@@ -194,18 +192,7 @@ def write(path: Path, document: Mapping[str, Any]) -> None:
     replaced, not the link)."""
     target = path.expanduser().resolve()
     target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=".kubeconfig-", dir=target.parent)  # mode 0600
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(dump(document))
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temporary, 0o600)
-        os.replace(temporary, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+    atomic_write(target, dump(document).encode("utf-8"), prefix=".kubeconfig-")
 
 
 # -- where the clusters come from -----------------------------------------------------------
@@ -226,11 +213,6 @@ def clusters_from_config(config: Config) -> list[ClusterEntry]:
     """Every ``kubernetes.clusters`` entry of a validated config, in order."""
     kube = config.kubernetes
     return [_entry(item, config.issuer, kube.issuer_ca_base64()) for item in kube.clusters]
-
-
-def cluster_listing(config: Config) -> list[dict[str, Any]]:
-    """``GET <issuer>/kubeconfig/clusters`` for ``config``: see :func:`listing_of`."""
-    return listing_of(clusters_from_config(config))
 
 
 def listing_of(entries: Iterable[ClusterEntry]) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ The blocking ldap3 calls run in worker threads, a few per connector at a time.
 
 from __future__ import annotations
 
+import dataclasses
 import ssl
 from collections.abc import Callable
 from typing import TypeVar
@@ -76,7 +77,7 @@ class LDAPConnector(PasswordConnector, RefreshConnector):
         # Dex keeps this only with offline_access; it is small, and always having it
         # means any refresh token Passgate issues can be refreshed.
         data = RefreshData(username, entry.dn).encode(entry)
-        return _with_data(identity, data)
+        return dataclasses.replace(identity, connector_data=data)
 
     def _check(
         self, session: Session, username: str, password: str, groups: bool
@@ -96,7 +97,7 @@ class LDAPConnector(PasswordConnector, RefreshConnector):
         fresh = identity_of(entry, self._config.user_search, groups)
         if fresh.user_id != identity.user_id:
             raise ConnectorError(f"the directory entry of {data.username!r} has another ID now")
-        return _with_data(fresh, identity.connector_data)
+        return dataclasses.replace(fresh, connector_data=identity.connector_data)
 
     def _lookup(
         self, session: Session, data: RefreshData, groups: bool
@@ -142,15 +143,3 @@ def _encodable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def _with_data(identity: Identity, data: bytes) -> Identity:
-    return Identity(
-        user_id=identity.user_id,
-        username=identity.username,
-        preferred_username=identity.preferred_username,
-        email=identity.email,
-        email_verified=identity.email_verified,
-        groups=identity.groups,
-        connector_data=data,
-    )
