@@ -84,6 +84,23 @@ async def test_a_revoke_all_from_elsewhere_makes_this_replica_reload_its_keys() 
     assert len(reloads) == 1
 
 
+async def test_the_periodic_full_reload_also_reloads_keys_for_a_new_revoke_all() -> None:
+    clock, storage = FrozenClock(T0), MemoryStorage()
+    reloads: list[datetime] = []
+
+    async def reload_keys() -> None:
+        reloads.append(clock())
+
+    here = RevocationCache(
+        storage, clock, resync=timedelta(milliseconds=500), on_revoke_all=reload_keys
+    )
+    await here.load()
+    await storage.add_revocation(rule("all", "", clock()))
+    clock.advance(timedelta(milliseconds=500))  # this poll is a full reload
+    assert await here.poll() == 1
+    assert reloads == [clock()]
+
+
 async def test_a_replica_whose_clock_lags_is_covered_by_the_overlap() -> None:
     clock, storage = FrozenClock(T0), MemoryStorage()
     cache = RevocationCache(storage, clock, overlap=timedelta(seconds=30))

@@ -103,6 +103,7 @@ class RevocationCache:
         self._polled_from: datetime | None = None  # when the previous poll started
         self._loaded_at: datetime | None = None  # when the last full load started
         self._index = _Index()
+        self._next_expiry: datetime | None = None  # the first rule to expire
 
     @property
     def poll_interval(self) -> timedelta:
@@ -112,13 +113,15 @@ class RevocationCache:
         return len(self._rules)
 
     # -- keeping up to date ----------------------------------------------------------
-    async def load(self) -> None:
-        """Read every rule (start-up, and every ``resync``)."""
+    async def load(self) -> list[Revocation]:
+        """Read every rule (start-up, and every ``resync``); the ones not known before."""
         started = self._clock()
         rules = await self._storage.list_revocations()
+        new = [rule for rule in rules if rule.id not in self._rules]
         self._rules = {rule.id: rule for rule in rules}
         self._polled_from = self._loaded_at = started
         self._rebuild(started)
+        return new
 
     async def poll(self) -> int:
         """Read the rules created since the last poll; how many were new."""
@@ -128,21 +131,20 @@ class RevocationCache:
             or self._loaded_at is None
             or started - self._loaded_at >= self._resync
         ):
-            before = len(self._rules)
-            await self.load()
-            return max(0, len(self._rules) - before)
-        rules = await self._storage.list_revocations(since=self._polled_from - self._overlap)
-        self._polled_from = started
-        new = [rule for rule in rules if rule.id not in self._rules]
-        for rule in new:
-            self._remember(rule)
+            new = await self.load()
+        else:
+            rules = await self._storage.list_revocations(since=self._polled_from - self._overlap)
+            self._polled_from = started
+            new = [rule for rule in rules if rule.id not in self._rules]
+            for rule in new:
+                self._remember(rule)
+            if self._next_expiry is not None and self._next_expiry <= started:
+                self._rebuild(started)
         if self._on_revoke_all is not None and any(rule.kind == "all" for rule in new):
             try:
                 await self._on_revoke_all()
             except Exception as exc:
                 log.warning("reloading after a revoke-all failed", error=f"{type(exc).__name__}")
-        if any(rule.expiry <= started for rule in self._rules.values()):
-            self._rebuild(started)
         return len(new)
 
     async def run_forever(self) -> None:
@@ -163,13 +165,17 @@ class RevocationCache:
     def _remember(self, rule: Revocation) -> None:
         self._rules[rule.id] = rule
         self._index.add(rule)
+        if self._next_expiry is None or rule.expiry < self._next_expiry:
+            self._next_expiry = rule.expiry
 
     def _rebuild(self, now: datetime) -> None:
+        """Drop the expired rules (only when one is due: not a scan every poll)."""
         self._rules = {key: rule for key, rule in self._rules.items() if rule.expiry > now}
         index = _Index()
         for rule in self._rules.values():
             index.add(rule)
         self._index = index
+        self._next_expiry = min((rule.expiry for rule in self._rules.values()), default=None)
 
     # -- answering -------------------------------------------------------------------
     def is_revoked(self, facts: TokenFacts) -> bool:
@@ -190,9 +196,6 @@ class RevocationCache:
             cutoff is not None and (facts.issued_at is None or facts.issued_at <= cutoff)
             for cutoff in cutoffs
         )
-
-    def session_revoked(self, session_id: str) -> bool:
-        return bool(session_id) and session_id in self._index.sessions
 
 
 class _Index:
