@@ -37,6 +37,8 @@ from passgate.provider.directory import Directory
 from passgate.provider.issue import TokenResponse
 from passgate.provider.limits import LoginLimiter
 from passgate.provider.login import finish_login, issue_code
+from passgate.provider.revocation import Revoker
+from passgate.provider.revocation_cache import RevocationCache
 from passgate.provider.settings import (
     AUTHORIZATION_CODE,
     LoginLimits,
@@ -78,6 +80,10 @@ class Flow:
             directory=self.directory, connectors=self.connectors, issuer=issuer,
             settings=settings, clock=self.clock,
             limiter=LoginLimiter(self.storage, self.clock, LoginLimits()),
+            revoker=Revoker(
+                self.storage, self.clock, RevocationCache(self.storage, self.clock),
+                issuer=issuer,
+            ),
         )  # fmt: skip
         self.device = self.endpoint.device
 

@@ -59,8 +59,6 @@ class Introspector:
             return INACTIVE
         if client.id != verified.client_id and client.id not in verified.audience:
             return INACTIVE
-        if verified.jti and await self._storage.is_token_revoked(verified.jti):
-            return INACTIVE
         if verified.session_id and not await self._sessions.is_active(verified.session_id):
             return INACTIVE
         claims = verified.claims

@@ -26,6 +26,7 @@ from passgate.provider import audit as actions
 from passgate.provider.audit import AuditLog
 from passgate.provider.ids import new_id
 from passgate.provider.revocation_cache import RevocationCache, TokenFacts
+from passgate.provider.verify import token_kind
 from passgate.storage.base import NotFoundError, Storage
 from passgate.storage.models import RefreshToken, Revocation, Session, SessionFilter
 from passgate.tokens import refresh as refresh_tokens
@@ -127,18 +128,39 @@ class Revoker:
             return ""  # not ours, or expired: nothing left to revoke
         if client_id is not None and token.client_id != client_id:
             raise UnauthorizedClientError("the token was issued to another client")
-        if not token.jti:
+        if token_kind(token) == "id":
             raise UnsupportedTokenTypeError("ID tokens cannot be revoked; end the session")
-        await self._add_rule("token", token.jti, actor, reason, until=token.expiry)
+        await self.revoke_jti(
+            token.jti,
+            until=token.expiry,
+            actor=actor,
+            reason=reason,
+            client_id=token.client_id,
+            session_id=token.session_id,
+        )
+        return ACCESS
+
+    async def revoke_jti(
+        self,
+        jti: str,
+        *,
+        until: datetime,
+        actor: str,
+        reason: str = "",
+        client_id: str = "",
+        session_id: str = "",
+    ) -> None:
+        """Refuse the access token with this ``jti`` until ``until`` (its expiry): a rule,
+        so every replica's cache refuses it without a storage read."""
+        await self._add_rule("token", jti, actor, reason, until=until)
         await self._record(
             actions.TOKEN_REVOKE,
             actor,
-            subject=token.jti,
-            client_id=token.client_id,
-            session_id=token.session_id,
+            subject=jti,
+            client_id=client_id,
+            session_id=session_id,
             details={"token_type": ACCESS, "reason": reason},
         )
-        return ACCESS
 
     def refresh_revoked(self, token: RefreshToken) -> bool:
         """A rule covers this refresh token (its session, user, client or connector)."""

@@ -65,8 +65,8 @@ class TokenEndpoint:
         settings: ProviderSettings,
         clock: Clock,
         limiter: LoginLimiter,
+        revoker: Revoker,
         sessions: Sessions | None = None,
-        revoker: Revoker | None = None,
         audit: AuditLog | None = None,
     ) -> None:
         self._directory = directory
@@ -202,9 +202,15 @@ class TokenEndpoint:
             with contextlib.suppress(NotFoundError):
                 await self._storage.delete_refresh_token(code.refresh_token_id)
         if code.access_token_id:
-            expiry = code.expiry + self._settings.id_token_lifetime
-            await self._storage.revoke_token(code.access_token_id, expiry)
-        if code.session_id and self._revoker is not None:
+            await self._revoker.revoke_jti(
+                code.access_token_id,
+                until=code.expiry + self._settings.id_token_lifetime,
+                actor="system",
+                reason="authorization code replayed",
+                client_id=code.client_id,
+                session_id=code.session_id,
+            )
+        if code.session_id:
             # The session's ID tokens carry no jti: ending the session refuses them too.
             await self._revoker.revoke_session(
                 code.session_id,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from passgate.oauth2.errors import InvalidRequestError, InvalidTokenError, MissingTokenError
 from passgate.provider.verify import TokenVerifier
-from passgate.storage.base import Storage
 
 # Claims about the token itself, not about the person: not part of a UserInfo answer.
 _TOKEN_CLAIMS = frozenset(
@@ -44,10 +43,8 @@ def bearer_token(authorization: str | None, form_token: str) -> str:
     return token
 
 
-async def userinfo(token: str, *, verifier: TokenVerifier, storage: Storage) -> dict[str, object]:
-    """The person's claims of a valid access token (not revoked: by rule, session, or
-    by the older per-``jti`` list that a replayed authorization code writes)."""
+async def userinfo(token: str, *, verifier: TokenVerifier) -> dict[str, object]:
+    """The person's claims of a valid access token (not revoked by any rule: of its
+    ``jti``, its session, its user, client or connector; answered from memory)."""
     verified = await verifier.verify(token, kinds=("access",))
-    if await storage.is_token_revoked(verified.jti):
-        raise InvalidTokenError("the access token has been revoked")
     return {key: value for key, value in verified.claims.items() if key not in _TOKEN_CLAIMS}

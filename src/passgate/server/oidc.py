@@ -81,7 +81,7 @@ async def userinfo_endpoint(request: Request) -> Response:
         if request.method == "POST":
             form_token = (await form_params(request, strict_type=False)).optional("access_token")
         token = bearer_token(request.headers.get("authorization"), form_token)
-        claims = await userinfo(token, verifier=services.verifier, storage=services.storage)
+        claims = await userinfo(token, verifier=services.verifier)
     except OAuthError as error:
         return json_error(error, bearer=True)
     return JSONResponse(claims, headers=NO_STORE)
