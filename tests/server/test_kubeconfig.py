@@ -20,6 +20,7 @@ from .harness import (
     EMAIL,
     PREFIX,
     PUBLIC_ID,
+    USER_ID,
     Harness,
     assert_error_page,
     config_text,
@@ -150,6 +151,15 @@ async def test_session_expires(kube: Harness) -> None:
     assert (await browser.get(PAGE)).status_code == 200
     kube.clock.advance(timedelta(minutes=16))
     assert (await browser.get(PAGE)).status_code == 303
+
+
+async def test_revoking_the_user_ends_the_page_session(kube: Harness) -> None:
+    browser = await signed_in(kube)
+    assert (await browser.get(PAGE)).status_code == 200
+    await kube.runtime.services.revoker.revoke_user(USER_ID, actor="admin:test")
+    response = await browser.get(PAGE)
+    assert response.status_code == 303
+    assert response.headers["location"].startswith(f"{PREFIX}/auth?")
 
 
 async def test_csrf_token_is_required(kube: Harness) -> None:

@@ -44,8 +44,6 @@ API_VERSIONS = (f"{API_GROUP}/v1", f"{API_GROUP}/v1beta1")
 KIND = "TokenReview"
 SESSION_EXTRA_KEY = "passgate.io/session-id"
 MAX_AUDIENCES = 64
-# Tokens are a few kilobytes; an apiserver never sends more.
-MAX_TOKEN_LENGTH = 16 * 1024
 
 
 class MalformedReviewError(ValueError):

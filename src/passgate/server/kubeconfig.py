@@ -22,7 +22,6 @@ built-in public client ``passgate-kubeconfig`` with redirect URI
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import secrets
 from datetime import timedelta
@@ -37,6 +36,7 @@ from passgate.config.kubernetes import KUBECONFIG_CLIENT_ID
 from passgate.kube import kubeconfig
 from passgate.oauth2.errors import InvalidTokenError, OAuthError
 from passgate.oauth2.params import Params
+from passgate.oauth2.pkce import s256_challenge
 from passgate.provider.ids import mac, mac_matches
 from passgate.server.errors import NO_STORE, render_error
 from passgate.server.flow import issuer_url, services_of
@@ -92,11 +92,6 @@ def _forget(response: Response, services: Services, name: str) -> None:
     )
 
 
-def _s256(verifier: str) -> str:
-    digest = hashlib.sha256(verifier.encode("ascii")).digest()  # RFC 7636 §4.2
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-
-
 def _start_sign_in(services: Services) -> Response:
     state, verifier = secrets.token_urlsafe(24), secrets.token_urlsafe(48)
     location = issuer_url(
@@ -107,7 +102,7 @@ def _start_sign_in(services: Services) -> Response:
         response_type="code",
         scope=SCOPES,
         state=state,
-        code_challenge=_s256(verifier),
+        code_challenge=s256_challenge(verifier),  # RFC 7636 §4.2
         code_challenge_method="S256",
     )
     response = RedirectResponse(location, status_code=303, headers=NO_STORE)
@@ -129,7 +124,10 @@ async def _session(request: Request) -> VerifiedToken | None:
     if verified.client_id != KUBECONFIG_CLIENT_ID or not isinstance(issued, int):
         return None
     age = services.clock().timestamp() - issued
-    return verified if -60 <= age <= SESSION.total_seconds() else None
+    if not -60 <= age <= SESSION.total_seconds():
+        return None
+    # A revoked session, user or "everything" ends the page's sign-in too (from memory).
+    return None if services.verifier.is_revoked(verified) else verified
 
 
 def _csrf_key(request: Request) -> bytes:

@@ -12,7 +12,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from passgate.kube.tokenreview import (
-    MAX_TOKEN_LENGTH,
     MalformedReviewError,
     answer,
     parse_review,
@@ -20,7 +19,6 @@ from passgate.kube.tokenreview import (
 from passgate.oauth2.errors import InvalidTokenError
 from passgate.server.errors import NO_STORE
 from passgate.server.flow import services_of
-from passgate.server.middleware import BodyTooLarge
 
 
 async def tokenreview(request: Request) -> Response:
@@ -33,22 +31,15 @@ async def tokenreview(request: Request) -> Response:
         headers = {**NO_STORE, "WWW-Authenticate": 'Bearer realm="passgate"'}
         return JSONResponse(body, 401, headers=headers)
     try:
-        raw = await request.body()
-    except BodyTooLarge:
-        raise  # LimitsMiddleware answers 413
-    try:
-        review = parse_review(raw)
+        review = parse_review(await request.body())  # LimitsMiddleware answers 413
     except MalformedReviewError as error:
         return JSONResponse(answer(error.api_version, error=str(error)), 400, headers=NO_STORE)
-    if len(review.token) > MAX_TOKEN_LENGTH:
-        result = answer(review.api_version, error="the token is not valid")
+    try:  # the key manager refuses an oversized token before parsing it
+        token = await services.verifier.verify(review.token)
+    except InvalidTokenError as error:
+        result = answer(review.api_version, error=error.description or "invalid token")
     else:
-        try:
-            token = await services.verifier.verify(review.token)
-        except InvalidTokenError as error:
-            result = answer(review.api_version, error=error.description or "invalid token")
-        else:
-            result = reviewer.review(review, token)
+        result = reviewer.review(review, token)
     return JSONResponse(result, headers=NO_STORE)
 
 
