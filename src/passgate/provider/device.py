@@ -47,8 +47,8 @@ from passgate.provider.ids import mac, mac_matches, new_secret, secret_hash
 from passgate.provider.issue import Grant, RedeemedCode, ResponseMinter, TokenResponse
 from passgate.provider.settings import AUTHORIZATION_CODE, DEVICE_CODE, ProviderSettings
 from passgate.storage.base import AlreadyExistsError, NotFoundError
+from passgate.storage.codec import claims_from_json, claims_json
 from passgate.storage.models import Client, DeviceRequest, DeviceToken
-from passgate.storage.sql.records import claims_from_json, claims_json
 
 # RFC 8628 §6.1: base-20 without vowels (no words, no look-alikes), 8 characters shown
 # as XXXX-XXXX: 20^8 ≈ 2^34.5 codes.

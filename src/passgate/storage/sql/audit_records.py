@@ -11,9 +11,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from passgate.storage.codec import claims_from_json, claims_json
 from passgate.storage.models import AuditEvent, AuditFilter, Revocation, Session, SessionFilter
 from passgate.storage.sql.flavour import Flavour
-from passgate.storage.sql.records import claims_from_json, claims_json, strs
+from passgate.storage.sql.records import strs
 from passgate.storage.sql.table import Row, Table
 
 

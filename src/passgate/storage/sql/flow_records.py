@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from passgate.storage.codec import claims_from_json, claims_json
 from passgate.storage.models import (
     AuthCode,
     AuthRequest,
@@ -15,13 +16,7 @@ from passgate.storage.models import (
     RefreshTokenRef,
 )
 from passgate.storage.sql.flavour import Flavour, from_iso, to_iso
-from passgate.storage.sql.records import (
-    claims_from_json,
-    claims_json,
-    pkce_from_json,
-    pkce_json,
-    strs,
-)
+from passgate.storage.sql.records import pkce_from_json, pkce_json, strs
 from passgate.storage.sql.table import Row, Table
 
 

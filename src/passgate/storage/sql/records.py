@@ -12,7 +12,6 @@ from typing import Any
 
 from passgate.storage.models import (
     PKCE,
-    Claims,
     Client,
     Keys,
     LoginAttempts,
@@ -27,28 +26,6 @@ KEYS_ROW_ID = "keys"
 
 def strs(f: Flavour, value: Any) -> tuple[str, ...]:
     return tuple(str(v) for v in f.unjson(value))
-
-
-def claims_json(c: Claims) -> dict[str, object]:
-    return {
-        "user_id": c.user_id,
-        "username": c.username,
-        "preferred_username": c.preferred_username,
-        "email": c.email,
-        "email_verified": c.email_verified,
-        "groups": list(c.groups),
-    }
-
-
-def claims_from_json(d: dict[str, Any]) -> Claims:
-    return Claims(
-        user_id=d["user_id"],
-        username=d["username"],
-        preferred_username=d.get("preferred_username", ""),
-        email=d.get("email", ""),
-        email_verified=bool(d.get("email_verified", False)),
-        groups=tuple(d.get("groups", ())),
-    )
 
 
 def pkce_json(p: PKCE) -> dict[str, object]:
