@@ -12,6 +12,8 @@ import pytest
 from passgate.clock import FrozenClock, system_clock
 from passgate.keys import KeyManager
 from passgate.oauth2.errors import InvalidTokenError
+from passgate.provider.revocation_cache import RevocationCache
+from passgate.provider.verify import TokenVerifier
 from passgate.storage.memory import MemoryStorage
 from passgate.storage.models import Claims
 from passgate.tokens.issuer import TokenIssuer
@@ -187,7 +189,7 @@ async def test_access_token(issuer: TokenIssuer, keys: KeyManager, clock: Frozen
 
 
 @pytest.mark.anyio
-async def test_verify_access_token(issuer: TokenIssuer, clock: FrozenClock) -> None:
+async def test_verify_an_access_token(issuer: TokenIssuer, clock: FrozenClock) -> None:
     access = await issuer.access_token(
         claims=JANE,
         client_id="web",
@@ -196,7 +198,7 @@ async def test_verify_access_token(issuer: TokenIssuer, clock: FrozenClock) -> N
         connector_id="ldap",
         nonce="n",
     )
-    verified = await issuer.verify_access_token(access.token)
+    verified = await issuer.verify_token(access.token)
     assert verified.jti == access.jti
     assert verified.expiry == access.expiry
     assert verified.scopes == ("openid", "email")
@@ -213,12 +215,12 @@ async def test_exp_is_checked_without_leeway(issuer: TokenIssuer, clock: FrozenC
         claims=JANE, client_id="web", audience=["web"], scopes=["openid"], connector_id="c"
     )
     clock.advance(LIFETIME - timedelta(seconds=1))
-    await issuer.verify_access_token(access.token)
+    await issuer.verify_token(access.token)
     clock.advance(timedelta(milliseconds=999))
-    await issuer.verify_access_token(access.token)
+    await issuer.verify_token(access.token)
     clock.advance(timedelta(milliseconds=1))  # now == exp: RFC 7519 §4.1.4 says expired
     with pytest.raises(InvalidTokenError, match="expired"):
-        await issuer.verify_access_token(access.token)
+        await issuer.verify_token(access.token)
 
 
 @pytest.mark.anyio
@@ -240,8 +242,12 @@ async def test_verify_refuses_other_issuers_tampering_and_id_tokens(
         clock,
         LIFETIME,
     ).access_token(claims=JANE, client_id="web", audience=["web"], scopes=[], connector_id="c")
+    # An ID token carries no jti: the verifier that wants access tokens refuses it.
+    access_only = TokenVerifier(issuer, RevocationCache(MemoryStorage(), clock))
+    with pytest.raises(InvalidTokenError) as caught:
+        await access_only.verify(id_token, kinds=("access",))
+    assert caught.value.error == "invalid_token"
     refused = [
-        id_token,  # no jti: not an access token
         f"{header}.{payload}.{signature[::-1]}",
         other_key_token.token,
         "not a token",
@@ -249,12 +255,12 @@ async def test_verify_refuses_other_issuers_tampering_and_id_tokens(
     ]
     for token in refused:
         with pytest.raises(InvalidTokenError) as caught:
-            await issuer.verify_access_token(token)
+            await issuer.verify_token(token)
         assert caught.value.error == "invalid_token"
         assert caught.value.status_code == 401
     for other in (ISSUER + "/", "https://sso.example.com/DEX", "http://sso.example.com/dex"):
         with pytest.raises(InvalidTokenError):
-            await TokenIssuer(other, keys, clock, LIFETIME).verify_access_token(access.token)
+            await TokenIssuer(other, keys, clock, LIFETIME).verify_token(access.token)
 
 
 @pytest.mark.anyio
@@ -262,7 +268,7 @@ async def test_claims_are_validated_after_the_signature(
     issuer: TokenIssuer, keys: KeyManager
 ) -> None:
     base = {"iss": ISSUER, "sub": "s", "aud": "web", "exp": 2**35, "iat": 0, "jti": "j"}
-    assert (await issuer.verify_access_token(await keys.sign(base))).jti == "j"
+    assert (await issuer.verify_token(await keys.sign(base))).jti == "j"
     broken: list[dict[str, object]] = [
         {k: v for k, v in base.items() if k != "exp"},
         {k: v for k, v in base.items() if k != "sub"},
@@ -279,7 +285,7 @@ async def test_claims_are_validated_after_the_signature(
     ]
     for claims in broken:
         with pytest.raises(InvalidTokenError):
-            await issuer.verify_access_token(await keys.sign(claims))
+            await issuer.verify_token(await keys.sign(claims))
 
 
 @pytest.mark.anyio
@@ -291,7 +297,7 @@ async def test_an_iat_slightly_in_the_future_is_accepted(
     token = await keys.sign(
         {"iss": ISSUER, "sub": "s", "aud": "web", "exp": now + 60, "iat": now + 2, "jti": "j"}
     )
-    assert (await issuer.verify_access_token(token)).jti == "j"
+    assert (await issuer.verify_token(token)).jti == "j"
 
 
 @pytest.mark.anyio

@@ -294,7 +294,6 @@ async def build(
         audit=audit,
         sessions=sessions,
         revoker=revoker,
-        revocations=revocations,
         verifier=verifier,
         introspector=Introspector(
             storage, clock, verifier, sessions, issuer=config.issuer, policy=settings.refresh

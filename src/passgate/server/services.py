@@ -17,7 +17,6 @@ from passgate.provider.directory import Directory
 from passgate.provider.introspection import Introspector
 from passgate.provider.limits import LoginLimiter
 from passgate.provider.revocation import Revoker
-from passgate.provider.revocation_cache import RevocationCache
 from passgate.provider.sessions import Sessions
 from passgate.provider.settings import ProviderSettings
 from passgate.provider.token import TokenEndpoint
@@ -64,7 +63,6 @@ class Services:
     audit: AuditLog
     sessions: Sessions
     revoker: Revoker
-    revocations: RevocationCache
     verifier: TokenVerifier
     introspector: Introspector
     token_review: TokenReviewer

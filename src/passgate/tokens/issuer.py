@@ -169,22 +169,15 @@ class TokenIssuer:
         payload["scope"] = " ".join(scopes)  # RFC 9068 §2.2.3
         return AccessToken(token=await self._keys.sign(payload), expiry=expiry, jti=token_id)
 
-    async def verify_access_token(self, token: str) -> VerifiedToken:
-        """Signature, exact ``iss`` and ``exp`` (no leeway) of an access token we issued.
-        Raises :class:`InvalidTokenError`; revocation (by ``jti``) is the caller's check."""
-        verified = await self._verify(token, "access token", audience=None)
-        if not verified.jti:
-            # ID tokens carry no jti: they cannot be revoked, so they are no access tokens.
-            raise InvalidTokenError("the access token is invalid")
-        return verified
-
     async def verify_id_token(self, token: str, *, audience: str | None = None) -> VerifiedToken:
-        """Like :meth:`verify_access_token` for ID tokens (TokenReview, ``id_token_hint``);
-        with ``audience``, ``aud`` must contain it."""
+        """Like :meth:`verify_token`; with ``audience``, ``aud`` must contain it (the
+        kubeconfig page's own session)."""
         return await self._verify(token, "ID token", audience=audience)
 
     async def verify_token(self, token: str, *, allow_expired: bool = False) -> VerifiedToken:
-        """Any token we issued, ID or access (``jti`` tells them apart). ``allow_expired``
+        """Signature, exact ``iss`` and ``exp`` (no leeway) of any token we issued, ID or
+        access (``jti`` tells them apart; ``provider.verify`` adds the revocation rules and
+        the kind). Raises :class:`InvalidTokenError`. ``allow_expired``
         skips only the ``exp`` check: an ``id_token_hint`` may have expired (OIDC
         RP-Initiated Logout §2); the signature must still verify with a kept key."""
         return await self._verify(token, "token", audience=None, allow_expired=allow_expired)
