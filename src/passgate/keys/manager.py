@@ -11,7 +11,7 @@ import asyncio
 import dataclasses
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -21,7 +21,13 @@ from joserfc.jwk import JWKRegistry, Key
 
 from passgate.clock import Clock
 from passgate.keys import rotation
-from passgate.keys.rotation import SUPPORTED_ALGORITHMS, check_algorithm, generate_key, is_due
+from passgate.keys.rotation import (
+    SUPPORTED_ALGORITHMS,
+    NewKey,
+    check_algorithm,
+    generate_key,
+    is_due,
+)
 from passgate.storage.base import Storage
 from passgate.storage.models import Keys
 
@@ -156,21 +162,7 @@ class KeyManager:
         if not is_due(stored, now):
             self._install(stored, now)
             return False
-        # Generate outside update_keys: the updater must be pure and may run twice.
-        new = await asyncio.to_thread(generate_key, self._algorithm)
-        now = self._clock()
-
-        def updater(old: Keys) -> Keys:
-            return rotation.rotate(
-                old,
-                new,
-                now=now,
-                rotation_period=self._rotation_period,
-                retention=self._retention,
-            )
-
-        result = await self._storage.update_keys(updater)
-        self._install(result, now)
+        result, new = await self._store_new_key(lambda old, _now: old)
         current = result.signing_key_pub or {}
         rotated = current.get("kid") == new.kid
         if rotated:
@@ -182,26 +174,38 @@ class KeyManager:
 
         Without ``keep_previous`` every earlier key stops verifying at once (revoking
         everything: a token signed before cannot be checked any more, here or by a
-        kube-apiserver that fetches the JWKS again). Other replicas pick the new key up
-        at their next refresh and meanwhile still sign with the old one."""
+        kube-apiserver that fetches the JWKS again). Other replicas re-read the keys when
+        their revocation cache sees the revoke-all rule (``RevocationCache``), otherwise
+        at their next refresh."""
+
+        def due(old: Keys, now: datetime) -> Keys:
+            return dataclasses.replace(old, next_rotation=now) if keep_previous else Keys()
+
         async with self._lock:
-            new = await asyncio.to_thread(generate_key, self._algorithm)
-            now = self._clock()
-
-            def updater(old: Keys) -> Keys:
-                due = dataclasses.replace(old, next_rotation=now) if keep_previous else Keys()
-                return rotation.rotate(
-                    due,
-                    new,
-                    now=now,
-                    rotation_period=self._rotation_period,
-                    retention=self._retention,
-                )
-
-            result = await self._storage.update_keys(updater)
-            self._install(result, now)
+            _, new = await self._store_new_key(due)
             log.info("rotated the signing key on demand; new kid %s", new.kid)
             return new.kid
+
+    async def _store_new_key(
+        self, prepare: Callable[[Keys, datetime], Keys]
+    ) -> tuple[Keys, NewKey]:
+        """Generate a key (outside ``update_keys``: the updater must be pure and may run
+        twice), rotate it in over ``prepare(stored, now)`` and install the result."""
+        new = await asyncio.to_thread(generate_key, self._algorithm)
+        now = self._clock()
+
+        def updater(old: Keys) -> Keys:
+            return rotation.rotate(
+                prepare(old, now),
+                new,
+                now=now,
+                rotation_period=self._rotation_period,
+                retention=self._retention,
+            )
+
+        result = await self._storage.update_keys(updater)
+        self._install(result, now)
+        return result, new
 
     def _install(self, keys: Keys, now: datetime) -> None:
         if self._cache is None or self._cache.source != keys:
