@@ -9,13 +9,13 @@ People in one of ``groups`` may also call the API with a Passgate-issued token.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from datetime import timedelta
 from typing import Annotated
 
 from pydantic import AfterValidator, Field, ValidationInfo, model_validator
 
 from passgate.config.base import DexModel, Loc, environ_of, raise_issues
+from passgate.config.environ import value_or_env
 from passgate.config.fields import NonEmptyStr, PositiveDuration
 
 __all__ = ["TOKEN_HASH_PREFIX", "AdminConfig", "AdminToken", "AuditConfig", "check_token_hash"]
@@ -50,19 +50,11 @@ class AdminToken(DexModel):
 
     @model_validator(mode="after")
     def _resolve_hash(self, info: ValidationInfo) -> AdminToken:
-        issues: list[tuple[Loc, str]] = []
-        value, key = self.hash, "hash"
-        if self.hash and self.hash_from_env:
-            issues.append((("hashFromEnv",), "set either hash or hashFromEnv, not both"))
-        elif self.hash_from_env:
-            key = "hashFromEnv"
-            environ: Mapping[str, str] = environ_of(info)
-            value = environ.get(self.hash_from_env, "")
-            if not value:
-                issues.append(
-                    ((key,), f"environment variable {self.hash_from_env!r} is not set or empty")
-                )
-        elif not self.hash:
+        key = "hashFromEnv" if self.hash_from_env else "hash"
+        value, issues = value_or_env(
+            environ_of(info), "hash", self.hash, "hashFromEnv", self.hash_from_env
+        )
+        if not self.hash and not self.hash_from_env:
             issues.append((("hash",), "a token needs a hash (or hashFromEnv)"))
         if value and not issues:
             try:

@@ -30,6 +30,7 @@ from passgate.config.base import (
     raise_issues,
     with_more_issues,
 )
+from passgate.config.environ import from_env
 from passgate.config.fields import AbsoluteURL, NonEmptyStr, PositiveDuration
 
 __all__ = ["StaticClient", "StaticPassword", "bcrypt_cost", "decode_bcrypt_hash"]
@@ -68,15 +69,6 @@ def bcrypt_cost(hashed: bytes) -> int:
     return int(hashed[4:6])
 
 
-def _from_env(
-    environ: Mapping[str, str], key: str, variable: str
-) -> tuple[str, list[tuple[Loc, str]]]:
-    value = environ.get(variable, "")
-    if not value:
-        return "", [((key,), f"environment variable {variable!r} is not set or empty")]
-    return value, []
-
-
 _IDENTITY_RULES = (
     ("id", "idEnv", "a client needs an id (or idEnv)"),
     ("secret", "secretEnv", "a confidential client needs a secret (or secretEnv, or public: true)"),
@@ -95,7 +87,7 @@ def _client_identity(
         if value and variable:
             issues.append(((env_key,), f"set either {key} or {env_key}, not both"))
         elif isinstance(variable, str) and variable:
-            resolved[key], found = _from_env(environ, env_key, variable)
+            resolved[key], found = from_env(environ, env_key, variable)
             issues += found
         elif not value and not variable and not (key == "secret" and values.get("public")):
             issues.append(((key,), missing))
@@ -113,7 +105,7 @@ def _password_hash(
     key = "hash"
     if not value and variable:  # Dex: hash wins when both are set
         key = "hashFromEnv"
-        value, issues = _from_env(environ, key, variable)
+        value, issues = from_env(environ, key, variable)
     elif not value:
         issues.append((("hash",), "a user needs a bcrypt hash (or hashFromEnv)"))
     if value:

@@ -12,7 +12,18 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["ENV_EXPANDED_SECTIONS", "expand", "expand_scoped", "expand_tree", "unset_names"]
+__all__ = [
+    "ENV_EXPANDED_SECTIONS",
+    "expand",
+    "expand_scoped",
+    "expand_tree",
+    "from_env",
+    "unset_names",
+    "value_or_env",
+]
+
+#: A problem: the key path (within the model being validated) and the message.
+Issue = tuple[tuple[str | int, ...], str]
 
 # (top-level key, nested key): where Dex runs os.ExpandEnv. "connectors" is a list.
 ENV_EXPANDED_SECTIONS = (("storage", "config"), ("connectors", "config"), ("signer", "config"))
@@ -118,3 +129,23 @@ def expand_scoped(document: dict[Any, Any], environ: Mapping[str, str]) -> dict[
         else:
             result[key] = _expand_config_of(value, nested, environ)
     return result
+
+
+def from_env(environ: Mapping[str, str], key: str, variable: str) -> tuple[str, list[Issue]]:
+    """The value of ``variable`` (named by the config key ``key``), or the problem."""
+    value = environ.get(variable, "")
+    if not value:
+        return "", [((key,), f"environment variable {variable!r} is not set or empty")]
+    return value, []
+
+
+def value_or_env(
+    environ: Mapping[str, str], key: str, value: str, env_key: str, variable: str
+) -> tuple[str, list[Issue]]:
+    """Dex's ``secret``/``secretEnv`` rule: the value of ``key``, or of the variable that
+    ``env_key`` names, never both. The value ("" when absent) and the problems."""
+    if value and variable:
+        return value, [((env_key,), f"set either {key} or {env_key}, not both")]
+    if variable:
+        return from_env(environ, env_key, variable)
+    return value, []

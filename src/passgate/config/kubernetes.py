@@ -35,6 +35,7 @@ from passgate.config.base import (
 )
 from passgate.config.checks import cross_check
 from passgate.config.clients import StaticClient
+from passgate.config.environ import value_or_env
 from passgate.config.fields import decode_root_ca_data
 from passgate.oauth2.redirect import is_loopback_uri
 from passgate.oauth2.scopes import OPENID, classify
@@ -198,16 +199,11 @@ class TokenReviewConfig(DexModel):
 
     @model_validator(mode="after")
     def _resolve(self, info: ValidationInfo) -> TokenReviewConfig:
-        issues: list[tuple[Loc, str]] = []
-        if self.secret and self.secret_env:
-            issues.append((("secretEnv",), "set either secret or secretEnv, not both"))
-        elif self.secret_env:
-            value = environ_of(info).get(self.secret_env, "")
-            if not value:
-                message = f"environment variable {self.secret_env!r} is not set or empty"
-                issues.append((("secretEnv",), message))
-            self._settle(secret=value)
+        value, issues = value_or_env(
+            environ_of(info), "secret", self.secret, "secretEnv", self.secret_env
+        )
         raise_issues(type(self).__name__, issues)
+        self._settle(secret=value)
         return self
 
 
