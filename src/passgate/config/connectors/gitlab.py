@@ -7,30 +7,29 @@ is checked here, so ``passgate check-config`` names the key instead of a start-u
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, Field, field_validator
-from pydantic_core import PydanticUseDefault
+from pydantic import Field, field_validator
 
 from passgate.config.base import DexModel
-from passgate.config.fields import HTTPURL, NonEmptyStr, decode_root_ca_data
+from passgate.config.fields import (
+    EMPTY_IS_DEFAULT,
+    HTTPURL,
+    NonEmptyStr,
+    RootCAData,
+    decode_root_ca_data,
+)
 
 __all__ = ["DEFAULT_BASE_URL", "GitLabConfig"]
 
 DEFAULT_BASE_URL = "https://gitlab.com"
 
 
-def _empty_is_default(value: Any) -> Any:
-    if isinstance(value, str) and value == "":
-        raise PydanticUseDefault()  # Go's zero value: Dex uses https://gitlab.com
-    return value
-
-
 class GitLabConfig(DexModel):
     """``gitlab``: sign in with gitlab.com or a self-managed GitLab (Dex ``connector/gitlab``)."""
 
-    base_url: Annotated[HTTPURL, BeforeValidator(_empty_is_default)] = Field(
+    base_url: Annotated[HTTPURL, EMPTY_IS_DEFAULT] = Field(
         default=DEFAULT_BASE_URL, alias="baseURL"
     )
     client_id: NonEmptyStr = Field(alias="clientID")
@@ -42,7 +41,7 @@ class GitLabConfig(DexModel):
     use_login_as_id: bool = Field(default=False, alias="useLoginAsID")
     get_groups_permission: bool = Field(default=False, alias="getGroupsPermission")
     inherited_groups: bool = Field(default=False, alias="inheritedGroups")
-    root_ca_data: str = Field(default="", alias="rootCAData")
+    root_ca_data: RootCAData = Field(default="", alias="rootCAData")
 
     @field_validator("base_url")
     @classmethod
@@ -53,13 +52,6 @@ class GitLabConfig(DexModel):
         if parts.username is not None or parts.password is not None:
             raise ValueError("must not contain a user name or password")
         return value
-
-    @field_validator("root_ca_data")
-    @classmethod
-    def _root_ca_data(cls, value: str) -> str:
-        if value:
-            decode_root_ca_data(value)
-        return value  # kept as written: the options round-trip through model_dump
 
     # -- derived ------------------------------------------------------------------------
     @property

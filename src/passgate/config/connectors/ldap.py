@@ -19,10 +19,9 @@ import ipaddress
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
-from pydantic_core import PydanticUseDefault
 
 from passgate.config.base import DexModel, Loc, custom_error, raise_issues
-from passgate.config.fields import NonEmptyStr, decode_root_ca_data
+from passgate.config.fields import EMPTY_IS_DEFAULT, NonEmptyStr, RootCAData, decode_root_ca_data
 
 __all__ = [
     "LDAPConfig",
@@ -38,12 +37,6 @@ LDAP_PORT = 389
 # Attribute names are written into search filters: refuse what would change the filter.
 # (Not RFC 4512's strict grammar: some directories, eDirectory for one, allow spaces.)
 _FILTER_SYNTAX = frozenset("()=*\\\x00")
-
-
-def _empty_is_default(value: Any) -> Any:
-    if isinstance(value, str) and value == "":
-        raise PydanticUseDefault()  # Go's zero value: Dex applies the default
-    return value
 
 
 def _scope(value: Any) -> Any:
@@ -108,10 +101,8 @@ class LDAPUserSearch(DexModel):
     filter: SearchFilter = ""
     username: Annotated[NonEmptyStr, AfterValidator(_attribute)]
     scope: Scope = "sub"
-    id_attr: Annotated[AttributeName, BeforeValidator(_empty_is_default)] = Field(
-        default="uid", alias="idAttr"
-    )
-    email_attr: Annotated[AttributeName, BeforeValidator(_empty_is_default)] = Field(
+    id_attr: Annotated[AttributeName, EMPTY_IS_DEFAULT] = Field(default="uid", alias="idAttr")
+    email_attr: Annotated[AttributeName, EMPTY_IS_DEFAULT] = Field(
         default="mail", alias="emailAttr"
     )
     name_attr: AttributeName = Field(default="", alias="nameAttr")
@@ -206,7 +197,7 @@ class LDAPConfig(DexModel):
     insecure_skip_verify: bool = Field(default=False, alias="insecureSkipVerify")
     start_tls: bool = Field(default=False, alias="startTLS")
     root_ca: str = Field(default="", alias="rootCA")
-    root_ca_data: str = Field(default="", alias="rootCAData")
+    root_ca_data: RootCAData = Field(default="", alias="rootCAData")
     client_cert: str = Field(default="", alias="clientCert")
     client_key: str = Field(default="", alias="clientKey")
     bind_dn: str = Field(default="", alias="bindDN")
@@ -221,13 +212,6 @@ class LDAPConfig(DexModel):
     def _host(cls, value: str) -> str:
         _split_host(value)
         return value
-
-    @field_validator("root_ca_data")
-    @classmethod
-    def _root_ca_data(cls, value: str) -> str:
-        if value:
-            decode_root_ca_data(value)
-        return value  # kept as written: the options round-trip through model_dump
 
     @model_validator(mode="after")
     def _rules(self) -> LDAPConfig:
