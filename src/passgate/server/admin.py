@@ -9,7 +9,6 @@ render; every failure is ``{"error", "error_description"}`` with its status, nev
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -364,16 +363,3 @@ def admin_routes() -> list[BaseRoute]:
     for path, ops in by_path.items():
         routes.append(Route(PREFIX + path, _endpoint(ops), methods=list(ops)))
     return routes
-
-
-@functools.cache
-def _routes() -> tuple[BaseRoute, ...]:
-    return tuple(admin_routes())
-
-
-def metrics_label(path: str) -> str:
-    """The route template of an admin path, so metrics labels stay few."""
-    for route in _routes():
-        if isinstance(route, Route) and route.path_regex.match(path):
-            return route.path
-    return PREFIX + "/other"

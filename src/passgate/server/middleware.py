@@ -8,10 +8,9 @@ import time
 from collections.abc import Mapping
 
 import structlog
+from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from passgate.server.admin import PREFIX as ADMIN_PREFIX
-from passgate.server.admin import metrics_label as admin_metrics_label
 from passgate.server.metrics import Metrics
 
 log = structlog.get_logger("passgate.http")
@@ -25,14 +24,6 @@ _CSP = (
 )
 _BAD_LENGTH = {"error": "invalid_request", "error_description": "invalid Content-Length"}
 _TOO_LARGE = {"error": "invalid_request", "error_description": "request body too large"}
-_KNOWN_ENDPOINTS = frozenset(
-    {
-        "/.well-known/openid-configuration", "/keys", "/auth", "/approval", "/token",
-        "/userinfo", "/callback", "/healthz", "/healthz/live", "/healthz/ready", "/metrics",
-        "/device", "/device/code", "/device/auth/verify_code", "/device/callback",
-        "/token/revoke", "/token/introspect", "/logout", "/kubernetes/tokenreview",
-    }
-)  # fmt: skip
 
 
 async def _send_json(send: Send, status: int, body: Mapping[str, str]) -> None:
@@ -150,15 +141,17 @@ class ObservabilityMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics, prefix: str = "") -> None:
         self.app, self.metrics, self.prefix = app, metrics, prefix
 
-    def _endpoint(self, path: str) -> str:
-        path = path[len(self.prefix) :] if self.prefix and path.startswith(self.prefix) else path
-        if path.startswith("/auth/"):
-            return "/auth/{connector}/login" if path.endswith("/login") else "/auth/{connector}"
-        if path.startswith("/static/"):
-            return "/static"
-        if path.startswith(ADMIN_PREFIX + "/"):
-            return admin_metrics_label(path)
-        return path if path in _KNOWN_ENDPOINTS else "other"
+    def _endpoint(self, scope: Scope) -> str:
+        """The template of the route the router matched (``/auth/{connector}/login``), so
+        labels stay few whatever the paths; "other" when none did (a 404, or a request
+        refused before routing). The router records the route in the request's scope."""
+        route = scope.get("route")
+        path = getattr(route, "path", "")
+        if not isinstance(path, str) or not path:
+            return "other"
+        if isinstance(route, Mount) and path == self.prefix:
+            return "other"  # only the issuer's prefix matched
+        return path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -186,7 +179,7 @@ class ObservabilityMiddleware:
                 )
         finally:
             elapsed = time.perf_counter() - started
-            endpoint = self._endpoint(scope.get("path", ""))
+            endpoint = self._endpoint(scope)
             self.metrics.requests.labels(endpoint, scope.get("method", ""), str(status)).inc()
             self.metrics.latency.labels(endpoint).observe(elapsed)
             client = scope.get("client") or ("", 0)
