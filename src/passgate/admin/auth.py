@@ -4,14 +4,15 @@ Passgate issued to them."""
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from passgate.admin.audit import Actor
 from passgate.admin.errors import ForbiddenError, UnauthorizedError
+from passgate.config.admin import TOKEN_HASH_PREFIX
 from passgate.oauth2.errors import OAuthError
+from passgate.provider.ids import secret_hash
 from passgate.provider.verify import TokenVerifier
 
 __all__ = [
@@ -24,8 +25,6 @@ __all__ = [
     "new_admin_token",
 ]
 
-TOKEN_HASH_PREFIX = "sha256:"  # the same as passgate.config.admin (config sits below)
-
 #: Verifies a Passgate-issued access or ID token: its claims, or ``None`` when the token
 #: is not valid (bad signature, expired, revoked).
 TokenClaims = Callable[[str], Awaitable[Mapping[str, object] | None]]
@@ -36,7 +35,7 @@ MAX_BEARER_LENGTH = 16 * 1024
 
 def hash_token(token: str) -> str:
     """``sha256:<hex>`` of the token: what the config keeps instead of the token."""
-    return TOKEN_HASH_PREFIX + hashlib.sha256(token.encode("utf-8")).hexdigest()
+    return TOKEN_HASH_PREFIX + secret_hash(token)
 
 
 def new_admin_token() -> str:

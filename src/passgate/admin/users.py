@@ -19,6 +19,8 @@ import bcrypt
 
 from passgate.admin.audit import Actor, Auditor
 from passgate.admin.errors import BadRequestError, ConflictError, NotFoundError
+from passgate.config.clients import DEX_MIN_BCRYPT_COST, bcrypt_mcf_cost
+from passgate.connectors.local import MAX_PASSWORD_BYTES
 from passgate.storage import base as storage_errors
 from passgate.storage.base import Storage
 from passgate.storage.models import Password
@@ -37,9 +39,7 @@ __all__ = [
 EMAIL_PATTERN = r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,189}$"
 _EMAIL = re.compile(EMAIL_PATTERN)
 MIN_PASSWORD_LENGTH = 8
-MAX_PASSWORD_BYTES = 72  # bcrypt reads only the first 72 bytes (connectors/local refuses more)
-DEFAULT_BCRYPT_COST = 10  # Dex refuses hashes below 10 at login
-_BCRYPT = re.compile(r"\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}")
+DEFAULT_BCRYPT_COST = DEX_MIN_BCRYPT_COST  # Dex refuses cheaper hashes at login
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +147,7 @@ class UserService:
         if (secret.password is None) == (secret.hash is None):
             raise BadRequestError("give either password or hash")
         if secret.hash is not None:
-            if not _BCRYPT.fullmatch(secret.hash):
+            if bcrypt_mcf_cost(secret.hash) is None:
                 raise BadRequestError("hash must be a bcrypt hash ($2a$, $2b$ or $2y$)")
             return secret.hash.encode("ascii")
         password = secret.password or ""

@@ -33,15 +33,23 @@ from passgate.config.base import (
 from passgate.config.environ import from_env
 from passgate.config.fields import AbsoluteURL, NonEmptyStr, PositiveDuration
 
-__all__ = ["StaticClient", "StaticPassword", "bcrypt_cost", "decode_bcrypt_hash"]
+__all__ = [
+    "DEX_MIN_BCRYPT_COST",
+    "StaticClient",
+    "StaticPassword",
+    "bcrypt_cost",
+    "bcrypt_mcf_cost",
+    "decode_bcrypt_hash",
+]
 
 # Modular Crypt Format of bcrypt: $2a$10$ + 22 salt + 31 hash characters (60 in all).
 _BCRYPT = re.compile(r"\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}")
 _MIN_COST, _MAX_COST = 4, 31
-_DEX_MIN_COST = 10  # Dex refuses to log in with cheaper hashes (passwords.CheckCost)
+DEX_MIN_BCRYPT_COST = 10  # Dex refuses to log in with cheaper hashes (passwords.CheckCost)
 
 
-def _mcf_cost(text: str) -> int | None:
+def bcrypt_mcf_cost(text: str) -> int | None:
+    """The cost of a bcrypt hash in its MCF form ($2a$, $2b$, $2y$; cost 4-31), else None."""
     match = _BCRYPT.fullmatch(text)
     if match is None:
         return None
@@ -51,13 +59,13 @@ def _mcf_cost(text: str) -> int | None:
 
 def decode_bcrypt_hash(text: str) -> bytes:
     """The bcrypt hash as bytes, from its MCF string or Dex's base64 form of it."""
-    if _mcf_cost(text) is not None:
+    if bcrypt_mcf_cost(text) is not None:
         return text.encode("ascii")
     try:
         decoded = base64.b64decode(text, validate=True).decode("ascii")
     except (binascii.Error, UnicodeDecodeError):
         decoded = ""
-    if _mcf_cost(decoded) is not None:
+    if bcrypt_mcf_cost(decoded) is not None:
         return decoded.encode("ascii")
     raise ValueError(
         "must be a bcrypt hash ($2a$, $2b$ or $2y$, cost 4-31, 60 characters) "
@@ -218,10 +226,11 @@ class StaticPassword(DexModel):
         if hash_was_set and self.hash_from_env:
             self.note(("hashFromEnv",), "is ignored because hash is also set")
         cost = bcrypt_cost(self.hash_bytes())
-        if cost < _DEX_MIN_COST:
+        if cost < DEX_MIN_BCRYPT_COST:
             self.note(
                 (key,),
-                f"bcrypt cost {cost} is below {_DEX_MIN_COST}; Dex refuses such hashes at login",
+                f"bcrypt cost {cost} is below {DEX_MIN_BCRYPT_COST}; "
+                "Dex refuses such hashes at login",
             )
         return self
 

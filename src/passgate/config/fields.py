@@ -95,9 +95,7 @@ def _listen_address(value: str) -> str:
 
 
 #: ``host:port``, ``[v6]:port`` or ``:port`` (every interface), as Go's net.Listen takes.
-ListenAddress = Annotated[
-    str, EMPTY_IS_DEFAULT, AfterValidator(_listen_address)
-]
+ListenAddress = Annotated[str, EMPTY_IS_DEFAULT, AfterValidator(_listen_address)]
 
 
 def _tls_version(value: Any) -> Any:
