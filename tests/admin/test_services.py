@@ -30,6 +30,7 @@ from passgate.admin.users import NewUser, Secret, UserService
 from passgate.clock import FrozenClock
 from passgate.keys import KeyManager
 from passgate.provider.audit import AuditLog
+from passgate.provider.directory import Directory
 from passgate.storage.base import StorageError
 from passgate.storage.memory import MemoryStorage
 from passgate.storage.models import (
@@ -56,8 +57,9 @@ class World:
         self.clock = FrozenClock()
         self.storage = MemoryStorage()
         self.auditor = Auditor(AuditLog(self.storage, self.clock, log_events=False))
-        self.clients = ClientService(self.storage, [STATIC_CLIENT], self.auditor)
-        self.users = UserService(self.storage, [STATIC_USER], self.auditor, bcrypt_cost=4)
+        directory = Directory(self.storage, [STATIC_CLIENT], [STATIC_USER])
+        self.clients = ClientService(directory, self.auditor)
+        self.users = UserService(directory, self.auditor, bcrypt_cost=4)
         self.sessions = SessionService(self.storage, self.clock, self.auditor)
         self.audit = AuditQuery(self.storage, self.auditor)
 

@@ -3,7 +3,7 @@ layer (``passgate.server.admin``) calls."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from passgate.admin.audit import Auditor, AuditQuery
@@ -16,9 +16,9 @@ from passgate.admin.users import DEFAULT_BCRYPT_COST, UserService
 from passgate.clock import Clock
 from passgate.keys import KeyManager
 from passgate.provider.audit import AuditLog
+from passgate.provider.directory import Directory
 from passgate.provider.revocation import Revoker
 from passgate.storage.base import Storage
-from passgate.storage.models import Client, Password
 
 __all__ = ["AdminAPI", "build_admin"]
 
@@ -42,8 +42,7 @@ def build_admin(
     keys: KeyManager,
     audit: AuditLog,
     revoker: Revoker,
-    static_clients: Iterable[Client],
-    static_passwords: Iterable[Password],
+    directory: Directory,
     tokens: Sequence[AdminTokenHash],
     groups: Sequence[str] = (),
     verify: TokenClaims | None = None,
@@ -53,8 +52,8 @@ def build_admin(
     return AdminAPI(
         authenticator=AdminAuthenticator(tokens, groups, verify),
         auditor=auditor,
-        clients=ClientService(storage, static_clients, auditor),
-        users=UserService(storage, static_passwords, auditor, bcrypt_cost=bcrypt_cost),
+        clients=ClientService(directory, auditor),
+        users=UserService(directory, auditor, bcrypt_cost=bcrypt_cost),
         sessions=SessionService(storage, clock, auditor),
         revocations=RevocationService(storage, revoker, auditor),
         keys=KeyService(storage, keys, clock, auditor),

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from passgate.admin.audit import Actor, Auditor
 from passgate.admin.errors import BadRequestError, ConflictError, NotFoundError
+from passgate.provider.directory import Directory
 from passgate.provider.ids import new_id, new_secret
 from passgate.storage import base as storage_errors
-from passgate.storage.base import Storage
 from passgate.storage.models import Client
 
 __all__ = ["CLIENT_ID_PATTERN", "ClientChanges", "ClientService", "ClientView"]
@@ -69,16 +69,19 @@ def check_client_id(client_id: str) -> str:
 
 
 class ClientService:
-    def __init__(self, storage: Storage, static: Iterable[Client], auditor: Auditor) -> None:
-        self._storage = storage
-        self._static = {client.id: client for client in static}
+    def __init__(self, directory: Directory, auditor: Auditor) -> None:
+        self._directory = directory
+        self._storage = directory.storage
         self._auditor = auditor
 
     async def list_clients(self, actor: Actor) -> list[ClientView]:
         async with self._auditor.call("admin.client.list", actor):
             stored = await self._storage.list_clients()
-        views = [ClientView(client, True) for client in self._static.values()]
-        views += [ClientView(c, False) for c in stored if c.id not in self._static]
+        static = self._directory.static_clients()
+        views = [ClientView(client, True) for client in static]
+        views += [
+            ClientView(c, False) for c in stored if not self._directory.is_static_client(c.id)
+        ]
         return sorted(views, key=lambda view: view.client.id)
 
     async def get(self, client_id: str, actor: Actor) -> ClientView:
@@ -128,16 +131,14 @@ class ClientService:
                 raise _no_client(client_id) from None
 
     async def _find(self, client_id: str) -> ClientView:
-        static = self._static.get(client_id)
-        if static is not None:
-            return ClientView(static, True)
         try:
-            return ClientView(await self._storage.get_client(client_id), False)
+            client = await self._directory.get_client(client_id)
         except storage_errors.NotFoundError:
             raise _no_client(client_id) from None
+        return ClientView(client, self._directory.is_static_client(client_id))
 
     def _refuse_static(self, client_id: str) -> None:
-        if client_id in self._static:
+        if self._directory.is_static_client(client_id):
             raise ConflictError(
                 f"client {client_id!r} is defined in the config file (staticClients) and is "
                 "read-only here; change it in the config file"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import re
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import anyio
@@ -21,8 +20,8 @@ from passgate.admin.audit import Actor, Auditor
 from passgate.admin.errors import BadRequestError, ConflictError, NotFoundError
 from passgate.config.clients import DEX_MIN_BCRYPT_COST, bcrypt_mcf_cost
 from passgate.connectors.local import MAX_PASSWORD_BYTES
+from passgate.provider.directory import Directory
 from passgate.storage import base as storage_errors
-from passgate.storage.base import Storage
 from passgate.storage.models import Password
 
 __all__ = [
@@ -77,22 +76,22 @@ def check_email(email: str) -> str:
 class UserService:
     def __init__(
         self,
-        storage: Storage,
-        static: Iterable[Password],
+        directory: Directory,
         auditor: Auditor,
         *,
         bcrypt_cost: int = DEFAULT_BCRYPT_COST,
     ) -> None:
-        self._storage = storage
-        self._static = {user.email.lower(): user for user in static}
+        self._directory = directory
+        self._storage = directory.storage
         self._auditor = auditor
         self._cost = bcrypt_cost
 
     async def list_users(self, actor: Actor) -> list[UserView]:
         async with self._auditor.call("admin.user.list", actor):
             stored = await self._storage.list_passwords()
-        views = [UserView(user, True) for user in self._static.values()]
-        views += [UserView(u, False) for u in stored if u.email.lower() not in self._static]
+        directory = self._directory
+        views = [UserView(user, True) for user in directory.static_passwords()]
+        views += [UserView(u, False) for u in stored if not directory.is_static_password(u.email)]
         return sorted(views, key=lambda view: view.user.email)
 
     async def create(self, new: NewUser, actor: Actor) -> UserView:
@@ -162,7 +161,7 @@ class UserService:
         return await anyio.to_thread.run_sync(bcrypt.hashpw, raw, salt)
 
     def _refuse_static(self, email: str) -> None:
-        if email.lower() in self._static:
+        if self._directory.is_static_password(email):
             raise ConflictError(
                 f"user {email!r} is defined in the config file (staticPasswords) and is "
                 "read-only here; change it in the config file"

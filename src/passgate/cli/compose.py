@@ -208,13 +208,14 @@ def admin_api(
     audit: AuditLog,
     revoker: Revoker,
     verifier: TokenVerifier,
+    directory: Directory,
 ) -> AdminAPI | None:
     """The admin API's services, or None (the API answers 404) without ``admin``."""
     if config.admin is None:
         return None
     return build_admin(
         storage=storage, clock=clock, keys=keys, audit=audit, revoker=revoker,
-        static_clients=static_clients(config), static_passwords=static_passwords(config),
+        directory=directory,
         tokens=[AdminTokenHash(token.name, token.hash) for token in config.admin.tokens],
         groups=config.admin.groups, verify=claims_from(verifier),
     )  # fmt: skip
@@ -307,6 +308,7 @@ async def build(
             audit=audit,
             revoker=revoker,
             verifier=verifier,
+            directory=directory,
         ),
     )
     gc = GarbageCollector(

@@ -40,3 +40,13 @@ class Directory:
 
     def is_static_client(self, client_id: str) -> bool:
         return client_id in self._clients
+
+    def is_static_password(self, email: str) -> bool:
+        return email.lower() in self._passwords
+
+    def static_clients(self) -> list[Client]:
+        """The config file's clients (read-only: the admin API lists them as static)."""
+        return list(self._clients.values())
+
+    def static_passwords(self) -> list[Password]:
+        return list(self._passwords.values())
