@@ -55,20 +55,31 @@ def claims_of(identity: Identity) -> Claims:
 
 
 async def check_password(
+    entry: ConnectorEntry,
     connector: PasswordConnector,
     scopes: Scopes,
     *,
     username: str,
     password: str,
     limiter: LoginLimiter,
-    limiter_keys: tuple[str, str],
+    address: str,
+    client_id: str,
+    sessions: Sessions | None,
 ) -> Identity | None:
-    """One password attempt, counted against the limits; ``None`` when wrong. Raises
-    :class:`~passgate.provider.limits.TooManyAttempts` while locked out."""
+    """One password attempt (the login form or the password grant), counted against the
+    limits of the user and of ``address`` and, when wrong, recorded in the audit log;
+    ``None`` when wrong. Raises :class:`~passgate.provider.limits.TooManyAttempts` while
+    locked out."""
+    limiter_keys = LoginLimiter.keys(entry.id, username, address)
     await limiter.check(*limiter_keys)
     identity = await connector.login(scopes, username, password)
     if identity is None:
         await limiter.failed(*limiter_keys)
+        if sessions is not None:
+            await sessions.login_failed(
+                connector_id=entry.id, username=username, client_id=client_id,
+                remote_addr=address,
+            )  # fmt: skip
         return None
     await limiter.succeeded(limiter_keys[0])
     return identity

@@ -233,15 +233,17 @@ class TokenEndpoint:
             client.allowed_connectors and entry.id not in client.allowed_connectors
         ):
             raise UnauthorizedClientError("the password grant is not allowed for this client")
-        keys = LoginLimiter.keys(entry.id, username, address)
         try:
             identity = await check_password(
+                entry,
                 connector,
                 scopes_for(scopes),
                 username=username,
                 password=password,
                 limiter=self._limiter,
-                limiter_keys=keys,
+                address=address,
+                client_id=client.id,
+                sessions=self._sessions,
             )
         except TooManyAttempts as locked:
             raise TooManyRequestsError(
@@ -255,11 +257,6 @@ class TokenEndpoint:
         except Exception as error:  # a connector bug: a 503 and a traceback, never a 500
             raise upstream_unavailable(entry.id, error) from None
         if identity is None:
-            if self._sessions is not None:
-                await self._sessions.login_failed(
-                    connector_id=entry.id, username=username, client_id=client.id,
-                    remote_addr=address,
-                )  # fmt: skip
             raise InvalidGrantError("invalid username or password")
         grant = self._grant(client, identity, scopes, entry.id)
         if self._sessions is not None:

@@ -19,7 +19,7 @@ from passgate.oauth2.errors import OAuthError
 from passgate.provider.authorize import authorize
 from passgate.provider.connectors import ConnectorEntry
 from passgate.provider.ids import mac_matches
-from passgate.provider.limits import LoginLimiter, TooManyAttempts
+from passgate.provider.limits import TooManyAttempts
 from passgate.provider.login import (
     check_password,
     deny,
@@ -167,11 +167,12 @@ async def password_login(request: Request) -> Response:
     if browser[1] or not csrf.check(auth_request, browser[0], "login", presented):
         return render_error(request, 403, "Form expired", "Please go back and sign in again.")
     context["username"] = username
-    keys = LoginLimiter.keys(entry.id, username, client_address(request, services.web))
     try:
         identity = await check_password(
-            connector, scopes_for(auth_request.scopes), username=username, password=password,
-            limiter=services.limiter, limiter_keys=keys,
+            entry, connector, scopes_for(auth_request.scopes), username=username,
+            password=password, limiter=services.limiter,
+            address=client_address(request, services.web), client_id=auth_request.client_id,
+            sessions=services.sessions,
         )  # fmt: skip
     except TooManyAttempts as locked:
         services.metrics.logins.labels(entry.id, "locked").inc()
@@ -190,10 +191,6 @@ async def password_login(request: Request) -> Response:
         return render_error(request, 502, "Sign-in failed", "The sign-in could not be checked.")
     if identity is None:
         services.metrics.logins.labels(entry.id, "invalid").inc()
-        await services.sessions.login_failed(
-            connector_id=entry.id, username=username, client_id=auth_request.client_id,
-            remote_addr=client_address(request, services.web),
-        )  # fmt: skip
         context["error"] = "Invalid username or password."
         # 200 as in Dex: a 401 would need a WWW-Authenticate challenge (RFC 9110 §15.5.2).
         return _page(request, "login.html", context, browser)
