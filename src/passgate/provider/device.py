@@ -375,9 +375,11 @@ class DeviceFlow:
         if new.status == SPENT:
             grant = _blob(old)["grant"]
             redeemed = _grant_from_json(client.id, grant)
-            refresh = await self._minter.new_refresh_token(redeemed.grant, redeemed.refresh_id)
             return await self._minter.mint(
-                redeemed.grant, jti=redeemed.jti, refresh_token=refresh, grant_type=DEVICE_CODE
+                redeemed.grant,
+                jti=redeemed.jti,
+                new_refresh_id=redeemed.refresh_id,
+                grant_type=DEVICE_CODE,
             )
         if new.poll_interval_seconds > (old.poll_interval_seconds or POLL_INTERVAL):
             raise SlowDownError(f"poll at most every {new.poll_interval_seconds} seconds")

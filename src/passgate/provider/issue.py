@@ -105,11 +105,20 @@ class ResponseMinter:
         jti: str | None = None,
         code: str | None = None,
         refresh_token: str | None = None,
+        new_refresh_id: str | None = None,
         id_token: bool = True,
         grant_type: str = "",
     ) -> TokenResponse:
+        """The token response for ``grant``: with ``new_refresh_id`` a new refresh token
+        under that id (when ``offline_access`` was granted), with ``refresh_token`` the
+        rotated one. The session is checked first, so an ended one leaves nothing behind."""
         if grant.session_id and self._sessions is not None:
-            await self._sessions.use(grant.session_id, refresh=refresh_token is not None)
+            refreshable = refresh_token is not None or (
+                new_refresh_id is not None and OFFLINE_ACCESS in grant.scopes
+            )
+            await self._sessions.use(grant.session_id, refresh=refreshable)
+        if new_refresh_id is not None:
+            refresh_token = await self.new_refresh_token(grant, new_refresh_id)
         aud = audience(grant.client_id, grant.scopes)
         access = await self._issuer.access_token(
             claims=grant.claims,

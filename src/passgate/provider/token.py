@@ -137,13 +137,11 @@ class TokenEndpoint:
         redeemed = await self.redeem_code(
             client, value, form.optional("redirect_uri"), form.optional("code_verifier")
         )
-        grant = redeemed.grant
-        refresh = await self._minter.new_refresh_token(grant, redeemed.refresh_id)
         return await self._minter.mint(
-            grant,
+            redeemed.grant,
             jti=redeemed.jti,
             code=value,
-            refresh_token=refresh,
+            new_refresh_id=redeemed.refresh_id,
             grant_type=AUTHORIZATION_CODE,
         )
 
@@ -266,8 +264,7 @@ class TokenEndpoint:
                 until=self._clock() + self._settings.id_token_lifetime,
             )  # fmt: skip
             grant = dataclasses.replace(grant, session_id=session.id)
-        refresh = await self._minter.new_refresh_token(grant, new_id())
-        return await self._minter.mint(grant, refresh_token=refresh, grant_type=PASSWORD)
+        return await self._minter.mint(grant, new_refresh_id=new_id(), grant_type=PASSWORD)
 
     def _grant(
         self, client: Client, identity: Identity, scopes: tuple[str, ...], connector_id: str
