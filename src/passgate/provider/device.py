@@ -137,6 +137,15 @@ class PendingDevice:
     def state(self, browser: str) -> str:
         return f"{self.user_code}.{mac(self._key, 'device-state', self.user_code, browser)}"
 
+    def state_matches(self, browser: str, state: str) -> bool:
+        """``state`` came back to the browser that started this sign-in (its MAC)."""
+        code, _, signature = state.partition(".")
+        return (
+            bool(browser)
+            and code == self.user_code
+            and mac_matches(self._key, signature, "device-state", self.user_code, browser)
+        )
+
     def verifier(self) -> str:
         """The sign-in's PKCE verifier (RFC 7636 §4.1: 64 hex characters)."""
         return mac(self._key, "device-pkce", self.user_code)
@@ -299,9 +308,7 @@ class DeviceFlow:
     async def _from_state(self, state: str, browser: str) -> PendingDevice:
         user_code, _, _ = state.partition(".")
         pending = await self.find(user_code)
-        if not browser or not secrets.compare_digest(
-            pending.state(browser).encode(), state.encode("utf-8", "replace")
-        ):
+        if not pending.state_matches(browser, state):
             raise UserCodeError("This sign-in was started in another browser. Start again.")
         return pending
 

@@ -20,8 +20,9 @@ from passgate.provider import audit as actions
 from passgate.provider.audit import AuditLog
 from passgate.provider.directory import Directory
 from passgate.provider.revocation import Revoker
+from passgate.provider.revocation_cache import TokenFacts
+from passgate.provider.verify import token_kind
 from passgate.tokens.issuer import TokenIssuer, VerifiedToken
-from passgate.tokens.subject import decode_subject
 
 __all__ = ["LogoutRequest", "check_logout", "end_session"]
 
@@ -82,7 +83,7 @@ async def _hint(value: str, issuer: TokenIssuer) -> VerifiedToken | None:
         token = await issuer.verify_token(value, allow_expired=True)
     except InvalidTokenError:
         return None
-    return None if token.jti else token  # an ID token, not an access token
+    return token if token_kind(token) == "id" else None  # an access token is no hint
 
 
 async def end_session(
@@ -92,11 +93,8 @@ async def end_session(
     hint = request.hint
     user_id, connector_id, session_id = "", "", ""
     if hint is not None:
-        session_id = hint.session_id
-        try:
-            user_id, connector_id = decode_subject(hint.subject)
-        except ValueError:
-            user_id = hint.subject
+        facts = TokenFacts.of_token(hint)
+        user_id, connector_id, session_id = facts.user_id, facts.connector_id, facts.session_id
     email = hint.claims.get("email") if hint is not None else None
     actor = email if isinstance(email, str) and email else user_id or "anonymous"
     ended = False
