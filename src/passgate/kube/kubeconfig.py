@@ -25,6 +25,7 @@ import yaml
 from passgate.config import Config
 from passgate.config.kubernetes import KubeCluster, check_cluster_name
 from passgate.kube.files import atomic_write
+from passgate.kube.settings import PluginSettings, TLSOptions
 
 __all__ = [
     "EXEC_API_VERSION",
@@ -82,12 +83,14 @@ def user_name(cluster: str) -> str:
 
 
 def exec_args(entry: ClusterEntry) -> list[str]:
-    """``passgate get-token`` arguments: the contract with the plugin (``cli/plugin.py``)."""
-    args = ["get-token", f"--issuer-url={entry.issuer}", f"--client-id={entry.client_id}"]
-    if entry.issuer_ca_data:
-        args.append(f"--certificate-authority-data={entry.issuer_ca_data}")
-    args += [f"--scope={scope}" for scope in entry.scopes]
-    return args
+    """``passgate get-token`` arguments, as the plugin's own settings spell them."""
+    plugin = PluginSettings(
+        entry.issuer,
+        entry.client_id,
+        extra_scopes=tuple(entry.scopes),
+        tls=TLSOptions(ca_data=entry.issuer_ca_data),
+    )
+    return plugin.get_token_args()
 
 
 def build(entries: Iterable[ClusterEntry]) -> Entries:

@@ -83,18 +83,22 @@ class PluginSettings:
     def cache_key(self) -> CacheKey:
         return CacheKey.of(self.issuer, self.client_id, self.scopes)
 
-    def sign_in_command(self, default_cache_dir: Path) -> str:
-        """The command a person runs in a terminal to sign in (the secret left out)."""
-        words = [
-            "passgate",
+    def get_token_args(self) -> list[str]:
+        """``passgate get-token`` arguments for this issuer, client, TLS trust and extra
+        scopes: what a kubeconfig exec entry runs (the secret left out)."""
+        return [
             "get-token",
             f"--issuer-url={self.issuer}",
             f"--client-id={self.client_id}",
+            *self.tls.arguments(),
+            *(f"--scope={scope}" for scope in self.extra_scopes),
         ]
+
+    def sign_in_command(self, default_cache_dir: Path) -> str:
+        """The command a person runs in a terminal to sign in (the secret left out)."""
+        words = ["passgate", *self.get_token_args()]
         if self.client_secret:
             words.append("--client-secret=SECRET")
-        words += [f"--scope={scope}" for scope in self.extra_scopes]
-        words += self.tls.arguments()
         if self.grant_type != "auto":
             words.append(f"--grant-type={self.grant_type}")
         if self.cache_dir != default_cache_dir:
