@@ -29,8 +29,8 @@ from passgate.provider.login import (
 )
 from passgate.server import csrf
 from passgate.server.callback import start_callback
-from passgate.server.errors import NO_STORE, page_error, render_error
-from passgate.server.flow import complete_login, issuer_url, origin_of, services_of
+from passgate.server.errors import page_error, render_error
+from passgate.server.flow import complete_login, issuer_url, origin_of, render_page, services_of
 from passgate.server.forms import query_params, request_params
 from passgate.server.net import client_address
 from passgate.storage.models import AuthRequest
@@ -44,21 +44,6 @@ def connector_logo(kind: str) -> str:
     """The static path of the connector type's icon on the chooser, or "" if none."""
     path = f"img/{kind}.svg"
     return path if (STATIC / path).is_file() else ""
-
-
-def _page(request: Request, template: str, context: dict[str, object], browser: tuple[str, bool],
-          status: int = 200) -> Response:  # fmt: skip
-    services = services_of(request)
-    context = {
-        "issuer_name": services.web.issuer_name,
-        "logo_url": services.web.logo_url,
-        **context,
-    }
-    response = services.templates.TemplateResponse(
-        request, template, context, status_code=status, headers=NO_STORE
-    )
-    csrf.remember_browser(response, browser, services.web)
-    return response
 
 
 async def auth(request: Request) -> Response:
@@ -77,7 +62,7 @@ async def auth(request: Request) -> Response:
         return page_error(request, error)
     browser = csrf.browser_token(request)
     if result.show_chooser:
-        return _page(
+        return render_page(
             request,
             "chooser.html",
             {
@@ -91,7 +76,7 @@ async def auth(request: Request) -> Response:
                     for entry in result.connectors
                 ],
             },
-            browser,
+            browser=browser,
         )
     response = RedirectResponse(
         issuer_url(services, f"/auth/{result.connectors[0].id}", state=result.request.id),
@@ -157,7 +142,7 @@ async def password_login(request: Request) -> Response:
         "csrf_token": csrf.form_token(auth_request, browser[0], "login"),
     }
     if request.method != "POST":  # GET or HEAD: only a POST signs in
-        return _page(request, "login.html", context, browser)
+        return render_page(request, "login.html", context, browser=browser)
     try:
         form = await request_params(request)
         username, password = form.optional("login"), form.optional("password")
@@ -177,7 +162,7 @@ async def password_login(request: Request) -> Response:
     except TooManyAttempts as locked:
         services.metrics.logins.labels(entry.id, "locked").inc()
         context["error"] = "Too many failed attempts. Please wait a few minutes and try again."
-        response = _page(request, "login.html", context, browser, status=429)
+        response = render_page(request, "login.html", context, browser=browser, status=429)
         response.headers["Retry-After"] = str(locked.retry_after)
         return response
     except ConnectorError as error:
@@ -193,7 +178,7 @@ async def password_login(request: Request) -> Response:
         services.metrics.logins.labels(entry.id, "invalid").inc()
         context["error"] = "Invalid username or password."
         # 200 as in Dex: a 401 would need a WWW-Authenticate challenge (RFC 9110 §15.5.2).
-        return _page(request, "login.html", context, browser)
+        return render_page(request, "login.html", context, browser=browser)
     services.metrics.logins.labels(entry.id, "ok").inc()
     return await complete_login(request, auth_request, entry, identity)
 
@@ -217,7 +202,7 @@ async def approval(request: Request) -> Response:
         ):
             return render_error(request, 403, "Invalid link", "This approval link is not valid.")
         client = await services.directory.get_client(auth_request.client_id)
-        return _page(
+        return render_page(
             request,
             "approval.html",
             {
@@ -230,7 +215,7 @@ async def approval(request: Request) -> Response:
                 if auth_request.claims
                 else "",
             },
-            browser,
+            browser=browser,
         )
     if browser[1] or not csrf.check(
         auth_request, browser[0], "approval", params.optional("csrf_token")

@@ -35,8 +35,8 @@ from passgate.provider.connectors import ConnectorEntry
 from passgate.provider.ids import mac, mac_matches
 from passgate.provider.login import load_request, scopes_for
 from passgate.server import csrf
-from passgate.server.errors import NO_STORE, page_error, render_error
-from passgate.server.flow import complete_login, services_of
+from passgate.server.errors import page_error, render_error
+from passgate.server.flow import complete_login, render_page, services_of
 from passgate.server.forms import FORM_TYPE, request_params
 from passgate.server.net import client_address
 from passgate.storage.models import AuthRequest
@@ -200,11 +200,8 @@ def _post_page(
 ) -> Response:
     """A page whose form posts ``fields`` to ``action`` by itself (a nonce-allowed
     script), with a button for browsers without JavaScript."""
-    services = services_of(request)
     nonce = secrets.token_urlsafe(16)
     context = {
-        "issuer_name": services.web.issuer_name,
-        "logo_url": services.web.logo_url,
         "heading": heading,
         "hint": hint,
         "action": action,
@@ -217,15 +214,13 @@ def _post_page(
         f"default-src 'self'; script-src 'nonce-{nonce}'; img-src 'self' https: data:; "
         f"frame-ancestors 'none'; form-action 'self' {origin}".rstrip()
     )
-    response = services.templates.TemplateResponse(
+    return render_page(
         request,
         "saml_post.html",
         context,
-        headers={**NO_STORE, "Content-Security-Policy": csp},
+        browser=browser,
+        headers={"Content-Security-Policy": csp},
     )
-    if browser is not None:
-        csrf.remember_browser(response, browser, services.web)
-    return response
 
 
 async def _start_post(

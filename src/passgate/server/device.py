@@ -19,7 +19,7 @@ from passgate.provider.device import (
 from passgate.provider.limits import LoginLimiter, TooManyAttempts
 from passgate.server import csrf
 from passgate.server.errors import NO_STORE, json_error, page_error, render_error
-from passgate.server.flow import issuer_url, services_of
+from passgate.server.flow import issuer_url, render_page, services_of
 from passgate.server.forms import form_params, query_params
 from passgate.server.net import client_address
 from passgate.storage.models import Client
@@ -29,24 +29,11 @@ def _flow(request: Request) -> DeviceFlow:
     return services_of(request).token_endpoint.device
 
 
-def _page(request: Request, template: str, context: dict[str, object], status: int = 200,
-          browser: tuple[str, bool] | None = None) -> Response:  # fmt: skip
-    services = services_of(request)
-    context = {"issuer_name": services.web.issuer_name, "logo_url": services.web.logo_url,
-               **context}  # fmt: skip
-    response = services.templates.TemplateResponse(
-        request, template, context, status_code=status, headers=NO_STORE
-    )
-    if browser is not None:
-        csrf.remember_browser(response, browser, services.web)
-    return response
-
-
 def _entry(request: Request, user_code: str = "", error: str = "", status: int = 200) -> Response:
     """The page where the person types the code (again, with ``error``)."""
     entry = issuer_url(services_of(request), "/device")
     context = {"pending": False, "entry": entry, "user_code": user_code[:32], "error": error}
-    return _page(request, "device.html", context, status)
+    return render_page(request, "device.html", context, status=status)
 
 
 def _confirm(request: Request, pending: PendingDevice) -> Response:
@@ -59,7 +46,7 @@ def _confirm(request: Request, pending: PendingDevice) -> Response:
         "action": issuer_url(services_of(request), "/device/auth/verify_code"),
         "csrf_token": pending.form_token(browser[0]),
     }
-    return _page(request, "device.html", context, browser=browser)
+    return render_page(request, "device.html", context, browser=browser)
 
 
 async def _find(request: Request, user_code: str) -> PendingDevice:
@@ -138,7 +125,7 @@ async def device_callback(request: Request) -> Response:
     except OAuthError as error:
         return page_error(request, error, status=400)
     context = {"client": client, "approved": not error}
-    return _page(request, "device_result.html", context)
+    return render_page(request, "device_result.html", context)
 
 
 routes = [

@@ -3,6 +3,7 @@ where a person goes once signed in."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -14,7 +15,8 @@ from passgate.provider.connectors import ConnectorEntry
 from passgate.provider.ids import mac
 from passgate.provider.login import finish_login, issue_code, needs_approval
 from passgate.provider.sessions import Origin
-from passgate.server.errors import page_error
+from passgate.server import csrf
+from passgate.server.errors import NO_STORE, page_error
 from passgate.server.net import client_address
 from passgate.server.services import Services
 from passgate.storage.models import AuthRequest
@@ -59,3 +61,24 @@ async def complete_login(
     return RedirectResponse(
         issuer_url(services, "/approval", req=auth_request.id, hmac=signature), status_code=303
     )
+
+
+def render_page(
+    request: Request,
+    template: str,
+    context: Mapping[str, object],
+    *,
+    status: int = 200,
+    browser: tuple[str, bool] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """One of our pages: the branding (issuer name, logo), never cached, and with
+    ``browser`` the cookie that binds the page's forms to this browser."""
+    services = services_of(request)
+    full = {"issuer_name": services.web.issuer_name, "logo_url": services.web.logo_url, **context}
+    response = services.templates.TemplateResponse(
+        request, template, full, status_code=status, headers={**NO_STORE, **(headers or {})}
+    )
+    if browser is not None:
+        csrf.remember_browser(response, browser, services.web)
+    return response

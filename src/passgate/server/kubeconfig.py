@@ -39,7 +39,7 @@ from passgate.oauth2.params import Params
 from passgate.oauth2.pkce import s256_challenge
 from passgate.provider.ids import mac, mac_matches
 from passgate.server.errors import NO_STORE, render_error
-from passgate.server.flow import issuer_url, services_of
+from passgate.server.flow import issuer_url, render_page, services_of
 from passgate.server.forms import FORM_TYPE
 from passgate.server.middleware import BodyTooLarge
 from passgate.server.services import Services
@@ -148,8 +148,6 @@ def _page(request: Request, who: VerifiedToken, **context: Any) -> Response:
     claims = who.claims
     groups = claims.get("groups")
     base = {
-        "issuer_name": services.web.issuer_name,
-        "logo_url": services.web.logo_url,
         "issuer": services.settings.issuer,
         "email": claims.get("email") or "",
         "name": claims.get("name") or claims.get("preferred_username") or "",
@@ -163,9 +161,7 @@ def _page(request: Request, who: VerifiedToken, **context: Any) -> Response:
         "text": "",
     }
     status = int(context.pop("status", 200))
-    return services.templates.TemplateResponse(
-        request, "kubeconfig.html", base | context, status_code=status, headers=NO_STORE
-    )
+    return render_page(request, "kubeconfig.html", base | context, status=status)
 
 
 async def page(request: Request) -> Response:

@@ -16,7 +16,7 @@ from passgate.provider.ids import mac, mac_matches
 from passgate.provider.logout import LogoutRequest, check_logout, end_session
 from passgate.server import csrf
 from passgate.server.errors import NO_STORE, page_error, render_error
-from passgate.server.flow import issuer_url, services_of
+from passgate.server.flow import issuer_url, render_page, services_of
 from passgate.server.forms import request_params
 from passgate.server.net import client_address
 
@@ -36,8 +36,6 @@ async def logout(request: Request) -> Response:
     except OAuthError as error:
         return page_error(request, error)
     context: dict[str, object] = {
-        "issuer_name": services.web.issuer_name,
-        "logo_url": services.web.logo_url,
         "client_name": checked.client_name,
         "signed_out": False,
     }
@@ -50,11 +48,7 @@ async def logout(request: Request) -> Response:
             "state": checked.state,
             "csrf_token": mac(browser[0].encode("ascii"), *_parts(checked)),
         }
-        response = services.templates.TemplateResponse(
-            request, "logout.html", context, headers=NO_STORE
-        )
-        csrf.remember_browser(response, browser, services.web)
-        return response
+        return render_page(request, "logout.html", context, browser=browser)
     if checked.hint is None and (
         browser[1]
         or not mac_matches(
@@ -72,7 +66,7 @@ async def logout(request: Request) -> Response:
     if location:
         return RedirectResponse(location, status_code=303, headers=NO_STORE)
     context["signed_out"] = True
-    return services.templates.TemplateResponse(request, "logout.html", context, headers=NO_STORE)
+    return render_page(request, "logout.html", context)
 
 
 routes = [Route("/logout", logout, methods=["GET", "POST"], name="logout")]
