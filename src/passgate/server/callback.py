@@ -30,14 +30,14 @@ from passgate.connectors.base import (
     PostConnector,
     UserNotInRequiredGroupsError,
 )
-from passgate.oauth2.errors import OAuthError
+from passgate.oauth2.errors import InvalidRequestError, OAuthError
 from passgate.provider.connectors import ConnectorEntry
 from passgate.provider.ids import mac, mac_matches
 from passgate.provider.login import load_request, scopes_for
 from passgate.server import csrf
 from passgate.server.errors import page_error, render_error
 from passgate.server.flow import complete_login, render_page, services_of
-from passgate.server.forms import FORM_TYPE, request_params
+from passgate.server.forms import FORM_TYPE, content_type, form_pairs, request_params
 from passgate.server.net import client_address
 from passgate.storage.models import AuthRequest
 
@@ -243,14 +243,12 @@ async def _start_post(
 async def _saml_form(request: Request) -> dict[str, str] | None:
     """The fields of a SAML HTTP-POST answer, or None for any other callback. Read here,
     not through ``Params``: a signed SAMLResponse is longer than an OAuth parameter."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if request.method != "POST" or content_type != FORM_TYPE:
+    if request.method != "POST" or content_type(request) != FORM_TYPE:
         return None
     try:
-        form = await request.form(max_files=0, max_fields=64)
-    except Exception:  # malformed bodies: the generic path answers them
+        fields = dict(await form_pairs(request))
+    except InvalidRequestError:  # malformed bodies: the generic path answers them
         return None
-    fields = {key: value for key, value in form.items() if isinstance(value, str)}
     return fields if "SAMLResponse" in fields else None
 
 

@@ -40,8 +40,7 @@ from passgate.oauth2.pkce import s256_challenge
 from passgate.provider.ids import mac, mac_matches
 from passgate.server.errors import NO_STORE, render_error
 from passgate.server.flow import issuer_url, render_page, services_of
-from passgate.server.forms import FORM_TYPE
-from passgate.server.middleware import BodyTooLarge
+from passgate.server.forms import FORM_TYPE, content_type, form_pairs
 from passgate.server.services import Services
 from passgate.storage.models import Client
 from passgate.tokens.issuer import VerifiedToken
@@ -207,19 +206,10 @@ def _result(request: Request, who: VerifiedToken, fields: dict[str, list[str]]) 
 
 async def _form(request: Request) -> dict[str, list[str]]:
     """The cluster form: ``cluster`` repeats (one per checkbox), the rest are single."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != FORM_TYPE:
+    if content_type(request) != FORM_TYPE:
         raise OAuthError(f"the body must be {FORM_TYPE}")
-    try:
-        form = await request.form(max_files=0, max_fields=256)
-    except BodyTooLarge:
-        raise
-    except Exception:  # python-multipart raises several types on malformed bodies
-        raise OAuthError("the request body is malformed") from None
     fields: dict[str, list[str]] = {}
-    for name, value in form.multi_items():
-        if not isinstance(value, str):
-            raise OAuthError("file uploads are not accepted")
+    for name, value in await form_pairs(request, max_fields=256):
         fields.setdefault(name, []).append(value)
     for name, values in fields.items():
         if name != "cluster" and len(values) > 1:
