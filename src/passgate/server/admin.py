@@ -164,17 +164,7 @@ async def rotate_keys(call: Call) -> BaseModel:
 
 async def list_audit(call: Call) -> BaseModel:
     query: s.AuditQueryParams = call.query
-    which = AuditFilter(
-        action=query.action,
-        actor=query.actor,
-        user_id=query.user_id,
-        client_id=query.client_id,
-        session_id=query.session_id,
-        since=query.since,
-        until=query.until,
-        before_seq=query.before_seq,
-        limit=query.limit,
-    )
+    which = AuditFilter(**query.model_dump())  # the same fields
     events = await call.api.audit.events(which, call.actor)
     full = len(events) == query.limit
     return s.AuditList(

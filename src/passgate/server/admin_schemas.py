@@ -37,7 +37,9 @@ class Body(BaseModel):
 
 
 class Out(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    """Responses; ``from_attributes`` reads a record whose fields have the same names."""
+
+    model_config = ConfigDict(frozen=True, from_attributes=True)
 
 
 class Query(BaseModel):
@@ -252,16 +254,7 @@ class RevocationOut(Out):
 
     @classmethod
     def of(cls, rule: Revocation) -> RevocationOut:
-        return cls(
-            id=rule.id,
-            kind=rule.kind,
-            value=rule.value,
-            issued_before=rule.issued_before,
-            created_at=rule.created_at,
-            expiry=rule.expiry,
-            actor=rule.actor,
-            reason=rule.reason,
-        )
+        return cls.model_validate(rule)
 
 
 class RevocationResultOut(Out):
@@ -292,7 +285,7 @@ class KeyOut(Out):
 
     @classmethod
     def of(cls, info: KeyInfo) -> KeyOut:
-        return cls(kid=info.kid, algorithm=info.algorithm, expiry=info.expiry)
+        return cls.model_validate(info)
 
 
 class KeyStatusOut(Out):
@@ -350,21 +343,7 @@ class AuditEventOut(Out):
 
     @classmethod
     def of(cls, event: AuditEvent) -> AuditEventOut:
-        return cls(
-            seq=event.seq,
-            id=event.id,
-            time=event.time,
-            action=event.action,
-            actor=event.actor,
-            outcome=event.outcome,
-            subject=event.subject,
-            user_id=event.user_id,
-            client_id=event.client_id,
-            connector_id=event.connector_id,
-            session_id=event.session_id,
-            remote_addr=event.remote_addr,
-            details=dict(event.details),
-        )
+        return cls.model_validate(event)
 
 
 class AuditList(Out):
