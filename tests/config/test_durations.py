@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from passgate.config.durations import format_duration, parse_duration, parse_duration_ns
+from passgate.durations import format_duration, parse_duration, parse_duration_ns
 
 NS = 1
 US = 1000 * NS

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -114,6 +115,12 @@ def test_usage_errors(args: list[str], message: str) -> None:
 )
 def test_durations(text: str, seconds: float) -> None:
     assert Duration().convert(text, None, None) == seconds
+
+
+@pytest.mark.parametrize("text", ["-30s", "soon", "1x", "s", ""])
+def test_durations_refused(text: str) -> None:
+    with pytest.raises(click.BadParameter, match="not a duration"):
+        Duration().convert(text, None, None)
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from passgate.durations import parse_duration
 from passgate.kube.cache import LockTimeout, TokenCache, default_cache_dir
 from passgate.kube.errors import PluginError
 from passgate.kube.settings import (
@@ -27,11 +28,6 @@ from passgate.kube.settings import (
     PluginSettings,
     TLSOptions,
 )
-
-# Go durations as kubeconfigs write them ("30s", "1m30s", "500ms") or plain seconds.
-# passgate.config's full parser would import pydantic on every kubectl command.
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|s|m|h)")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 class Duration(click.ParamType[float, Any]):
@@ -45,10 +41,13 @@ class Duration(click.ParamType[float, Any]):
         text = str(value).strip()
         with contextlib.suppress(ValueError):
             return float(text)
-        parts = _DURATION_PART.findall(text)
-        if not text or "".join(number + unit for number, unit in parts) != text:
+        try:  # Go's syntax, as kubeconfigs and Dex configs write durations
+            seconds = parse_duration(text).total_seconds()
+        except ValueError:
+            seconds = -1.0
+        if seconds < 0:
             self.fail(f"{value!r} is not a duration (e.g. 30s, 1m30s, 500ms)", param, ctx)
-        return sum(float(number) * _UNITS[unit] for number, unit in parts)
+        return seconds
 
 
 def _say(message: str) -> None:

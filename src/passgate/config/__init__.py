@@ -13,7 +13,6 @@ from passgate.config.connectors import (
     MockPasswordConfig,
     NoOptions,
 )
-from passgate.config.durations import format_duration, parse_duration
 from passgate.config.errors import ConfigError, ConfigIssue
 from passgate.config.expiry import (
     SIGNING_ALGORITHMS,
@@ -41,6 +40,7 @@ from passgate.config.storage import (
     SQLiteConfig,
     StorageConfig,
 )
+from passgate.durations import format_duration, parse_duration
 
 __all__ = [
     "CONNECTOR_CONFIG_MODELS",

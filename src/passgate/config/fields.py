@@ -15,7 +15,7 @@ from pydantic import AfterValidator, BeforeValidator
 from pydantic_core import PydanticUseDefault
 
 from passgate.config.base import custom_error
-from passgate.config.durations import parse_duration
+from passgate.durations import parse_duration
 
 __all__ = [
     "EMPTY_IS_DEFAULT",
