@@ -9,6 +9,7 @@ from passgate.storage.models import (
     AuditEvent,
     AuthCode,
     AuthRequest,
+    BrowserSession,
     Claims,
     Client,
     DeviceRequest,
@@ -49,6 +50,8 @@ def client(client_id: str = "client-1") -> Client:
         logo_url="https://app.example.com/logo.png",
         post_logout_redirect_uris=("https://app.example.com/bye",),
         allowed_connectors=("local", "github"),
+        backchannel_logout_uri="https://app.example.com/backchannel?tenant=1",
+        sso_shared_with=("*", "client-2"),
     )
 
 
@@ -71,6 +74,10 @@ def auth_request(req_id: str = "req-1", *, expiry: datetime | None = None) -> Au
         hmac_key=bytes(range(32)),
         max_age=300,
         auth_time=NOW.astimezone(PLUS_0530),
+        browser_session_id="bs-1",
+        sso=True,
+        acr_values=("urn:mace:incommon:iap:silver", "0"),
+        login_hint="jane@example.com",
     )
 
 
@@ -182,6 +189,7 @@ def session(
     created_at: datetime | None = None,
     expiry: datetime | None = None,
     revoked_at: datetime | None = None,
+    browser_session_id: str = "bs-1",
 ) -> Session:
     created = created_at or NOW.astimezone(PLUS_0530)
     return Session(
@@ -198,6 +206,41 @@ def session(
         user_agent="kubectl/v1.30.0 (linux/amd64) ☃",
         revoked_at=revoked_at,
         revoked_by="" if revoked_at is None else "admin:ops",
+        browser_session_id=browser_session_id,
+    )
+
+
+def browser_session(
+    session_id: str = "bs-1",
+    *,
+    user_id: str = "user-1",
+    connector_id: str = "local",
+    created_at: datetime | None = None,
+    expiry: datetime | None = None,
+    revoked_at: datetime | None = None,
+) -> BrowserSession:
+    created = created_at or NOW.astimezone(PLUS_0530)
+    return BrowserSession(
+        id=session_id,
+        cookie_hash="9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        user_id=user_id,
+        connector_id=connector_id,
+        claims=CLAIMS,
+        auth_time=created + timedelta(seconds=1),
+        created_at=created,
+        last_used=created + timedelta(minutes=3),
+        expiry=expiry or NOW + timedelta(hours=8),
+        absolute_expiry=(NOW + timedelta(hours=24)).astimezone(MINUS_0800),
+        refreshed_at=created + timedelta(minutes=2),
+        connector_data=b"\x00upstream\xff",
+        remember_me=True,
+        clients=("client-2", "client-1"),
+        consents={"client-1": ("openid", "email"), "client-2": ()},
+        acr_values=("urn:mace:incommon:iap:silver",),
+        remote_addr="2001:db8::1",
+        user_agent="Mozilla/5.0 ☃",
+        revoked_at=revoked_at,
+        revoked_by="" if revoked_at is None else "logout",
     )
 
 

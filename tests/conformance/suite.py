@@ -13,6 +13,13 @@ from __future__ import annotations
 
 from conformance.audit import AuditConcurrencyConformance, AuditConformance, SharedAuditConformance
 from conformance.base import Boom, StorageFactory
+from conformance.browser_sessions import (
+    BrowserSessionConcurrencyConformance,
+    BrowserSessionConformance,
+    BrowserSessionExpiryConformance,
+    SecretConformance,
+    SharedBrowserSessionConformance,
+)
 from conformance.concurrency import ConcurrencyConformance, ReplicaConformance
 from conformance.crud import CrudConformance, UpdaterConformance
 from conformance.expiry import ExpiryConformance, UTCConformance
@@ -44,9 +51,18 @@ class StorageConformance(
     SessionConcurrencyConformance,
     AuditConformance,
     AuditConcurrencyConformance,
+    BrowserSessionConformance,
+    BrowserSessionExpiryConformance,
+    BrowserSessionConcurrencyConformance,
+    SecretConformance,
 ):
     """Everything every backend must do."""
 
 
-class SharedStoreConformance(ReplicaConformance, SharedSessionConformance, SharedAuditConformance):
+class SharedStoreConformance(
+    ReplicaConformance,
+    SharedSessionConformance,
+    SharedAuditConformance,
+    SharedBrowserSessionConformance,
+):
     """Two storage objects on one store behave like two server replicas."""

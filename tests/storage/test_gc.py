@@ -112,6 +112,7 @@ async def test_run_forever_logs_counts_only_when_something_was_removed() -> None
                 "sessions": 0,
                 "revocations": 0,
                 "audit_events": 0,
+                "browser_sessions": 0,
             },
         )
     ]

@@ -20,6 +20,8 @@ from passgate.storage.models import (
     AuditFilter,
     AuthCode,
     AuthRequest,
+    BrowserSession,
+    BrowserSessionFilter,
     Client,
     DeviceRequest,
     DeviceToken,
@@ -30,6 +32,7 @@ from passgate.storage.models import (
     Password,
     RefreshToken,
     Revocation,
+    ServerSecret,
     Session,
     SessionFilter,
 )
@@ -223,6 +226,33 @@ class Storage(abc.ABC):
         """Mark every matching session that is not revoked yet as revoked, atomically;
         the ids of those it marked. An empty filter means every session."""
 
+    # -- browser sessions --------------------------------------------------------------
+    @abc.abstractmethod
+    async def create_browser_session(self, session: BrowserSession) -> None: ...
+
+    @abc.abstractmethod
+    async def get_browser_session(self, session_id: str) -> BrowserSession:
+        """The browser session, revoked or not (``NotFoundError`` once deleted)."""
+
+    @abc.abstractmethod
+    async def list_browser_sessions(
+        self, which: BrowserSessionFilter, now: datetime
+    ) -> list[BrowserSession]:
+        """Matching browser sessions, newest first; without ``include_revoked`` only those
+        neither revoked nor expired at ``now``."""
+
+    @abc.abstractmethod
+    async def update_browser_session(
+        self, session_id: str, updater: Callable[[BrowserSession], BrowserSession]
+    ) -> BrowserSession: ...
+
+    @abc.abstractmethod
+    async def revoke_browser_sessions(
+        self, which: BrowserSessionFilter, revoked_at: datetime, revoked_by: str
+    ) -> list[str]:
+        """Mark every matching browser session that is not revoked yet as revoked,
+        atomically; the ids of those it marked. An empty filter means every one."""
+
     # -- revocations -------------------------------------------------------------------
     @abc.abstractmethod
     async def add_revocation(self, revocation: Revocation) -> None:
@@ -252,6 +282,15 @@ class Storage(abc.ABC):
     async def delete_audit_events(self, before: datetime) -> int:
         """Retention: delete events older than ``before``; how many were deleted."""
 
+    # -- shared server secrets -------------------------------------------------------
+    @abc.abstractmethod
+    async def create_secret(self, secret: ServerSecret) -> None:
+        """Store a new secret (``AlreadyExistsError`` when the name is taken: a replica
+        made it first, and everybody uses that one)."""
+
+    @abc.abstractmethod
+    async def get_secret(self, name: str) -> ServerSecret: ...
+
     # -- failed login attempts -------------------------------------------------------
     @abc.abstractmethod
     async def get_login_attempts(self, key: str) -> LoginAttempts | None:
@@ -268,8 +307,8 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def garbage_collect(self, now: datetime) -> GCResult:
         """Delete auth requests, auth codes, device requests/tokens, revoked-token entries,
-        login-attempt records, sessions and revocation rules whose expiry (or lock and
-        window) is before ``now``, and sessions revoked more than
+        login-attempt records, sessions, browser sessions and revocation rules whose expiry
+        (or lock and window) is before ``now``, and (browser) sessions revoked more than
         :data:`REVOKED_SESSION_KEPT` before ``now`` whatever their expiry (a revoked
         session only has to refuse its refresh tokens, and a missing one refuses them too;
         the day lets admins see what was revoked; the audit log keeps the history).

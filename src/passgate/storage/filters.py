@@ -5,10 +5,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from passgate.storage.models import AuditEvent, AuditFilter, Session, SessionFilter
+from passgate.storage.models import (
+    AuditEvent,
+    AuditFilter,
+    BrowserSession,
+    BrowserSessionFilter,
+    Session,
+    SessionFilter,
+)
 
 
-def is_active(session: Session, now: datetime) -> bool:
+def is_active(session: Session | BrowserSession, now: datetime) -> bool:
     """Neither revoked nor past its expiry."""
     return session.revoked_at is None and (session.expiry is None or session.expiry > now)
 
@@ -17,6 +24,17 @@ def session_matches(session: Session, which: SessionFilter, now: datetime) -> bo
     return (
         (not which.user_id or session.user_id == which.user_id)
         and (not which.client_id or session.client_id == which.client_id)
+        and (not which.connector_id or session.connector_id == which.connector_id)
+        and (not which.browser_session_id or session.browser_session_id == which.browser_session_id)
+        and (which.include_revoked or is_active(session, now))
+    )
+
+
+def browser_session_matches(
+    session: BrowserSession, which: BrowserSessionFilter, now: datetime
+) -> bool:
+    return (
+        (not which.user_id or session.user_id == which.user_id)
         and (not which.connector_id or session.connector_id == which.connector_id)
         and (which.include_revoked or is_active(session, now))
     )

@@ -10,7 +10,7 @@ import dataclasses
 import itertools
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from passgate.storage.base import (
     REVOKED_SESSION_KEPT,
@@ -18,12 +18,14 @@ from passgate.storage.base import (
     NotFoundError,
     Storage,
 )
-from passgate.storage.filters import audit_matches, session_matches
+from passgate.storage.filters import audit_matches, browser_session_matches, session_matches
 from passgate.storage.models import (
     AuditEvent,
     AuditFilter,
     AuthCode,
     AuthRequest,
+    BrowserSession,
+    BrowserSessionFilter,
     Client,
     DeviceRequest,
     DeviceToken,
@@ -34,6 +36,7 @@ from passgate.storage.models import (
     Password,
     RefreshToken,
     Revocation,
+    ServerSecret,
     Session,
     SessionFilter,
 )
@@ -77,6 +80,43 @@ def _copy_session(session: OfflineSession) -> OfflineSession:
     return dataclasses.replace(session, refresh=dict(session.refresh))
 
 
+def _copy_browser(session: BrowserSession) -> BrowserSession:
+    return dataclasses.replace(session, consents=dict(session.consents))
+
+
+class _Revocable(Protocol):
+    @property
+    def revoked_at(self) -> datetime | None: ...
+
+
+Revocable = TypeVar("Revocable", bound=_Revocable)
+
+
+def _mark_revoked(
+    table: dict[str, Revocable],
+    matches: Callable[[Revocable], bool],
+    revoked_at: datetime,
+    revoked_by: str,
+) -> list[str]:
+    """``revoke_sessions`` and ``revoke_browser_sessions``: mark the matching records that
+    are not revoked yet; their keys."""
+    marked = []
+    for key, record in table.items():
+        if record.revoked_at is None and matches(record):
+            table[key] = dataclasses.replace(  # type: ignore[type-var]
+                record, revoked_at=revoked_at, revoked_by=revoked_by
+            )
+            marked.append(key)
+    return marked
+
+
+def _gone(expiry: datetime | None, revoked_at: datetime | None, now: datetime) -> bool:
+    """Garbage collection of a (browser) session: expired, or revoked long enough ago."""
+    return (expiry is not None and expiry < now) or (
+        revoked_at is not None and revoked_at < now - REVOKED_SESSION_KEPT
+    )
+
+
 def _copy_event(event: AuditEvent) -> AuditEvent:
     # The caller gets its own details map: changing it must not change the log.
     return dataclasses.replace(event, details=dict(event.details))
@@ -98,6 +138,8 @@ class MemoryStorage(Storage):
         self._revoked: dict[str, datetime] = {}
         self._login_attempts: dict[str, LoginAttempts] = {}
         self._sessions: dict[str, Session] = {}
+        self._browser_sessions: dict[str, BrowserSession] = {}
+        self._secrets: dict[str, ServerSecret] = {}
         self._revocations: dict[str, Revocation] = {}
         self._audit: list[AuditEvent] = []
         self._audit_ids: set[str] = set()
@@ -262,14 +304,46 @@ class MemoryStorage(Storage):
         self, which: SessionFilter, revoked_at: datetime, revoked_by: str
     ) -> list[str]:
         which = dataclasses.replace(which, include_revoked=True)
-        marked = []
-        for key, session in self._sessions.items():
-            if session.revoked_at is None and session_matches(session, which, revoked_at):
-                self._sessions[key] = dataclasses.replace(
-                    session, revoked_at=revoked_at, revoked_by=revoked_by
-                )
-                marked.append(key)
-        return marked
+        return _mark_revoked(
+            self._sessions, lambda s: session_matches(s, which, revoked_at), revoked_at, revoked_by
+        )
+
+    async def create_browser_session(self, session: BrowserSession) -> None:
+        _create(self._browser_sessions, session.id, _copy_browser(session))
+
+    async def get_browser_session(self, session_id: str) -> BrowserSession:
+        return _copy_browser(_get(self._browser_sessions, session_id))
+
+    async def list_browser_sessions(
+        self, which: BrowserSessionFilter, now: datetime
+    ) -> list[BrowserSession]:
+        found = [
+            _copy_browser(s)
+            for s in self._browser_sessions.values()
+            if browser_session_matches(s, which, now)
+        ]
+        return sorted(found, key=lambda s: (s.created_at, s.id), reverse=True)
+
+    async def update_browser_session(
+        self, session_id: str, updater: Callable[[BrowserSession], BrowserSession]
+    ) -> BrowserSession:
+        new = _update(
+            self._browser_sessions,
+            session_id,
+            lambda old: _copy_browser(updater(_copy_browser(old))),
+        )
+        return _copy_browser(new)
+
+    async def revoke_browser_sessions(
+        self, which: BrowserSessionFilter, revoked_at: datetime, revoked_by: str
+    ) -> list[str]:
+        which = dataclasses.replace(which, include_revoked=True)
+        return _mark_revoked(
+            self._browser_sessions,
+            lambda s: browser_session_matches(s, which, revoked_at),
+            revoked_at,
+            revoked_by,
+        )
 
     async def add_revocation(self, revocation: Revocation) -> None:
         _create(self._revocations, revocation.id, revocation)
@@ -303,6 +377,12 @@ class MemoryStorage(Storage):
         self._audit_ids = {event.id for event in kept}
         return deleted
 
+    async def create_secret(self, secret: ServerSecret) -> None:
+        _create(self._secrets, secret.name, secret)
+
+    async def get_secret(self, name: str) -> ServerSecret:
+        return _get(self._secrets, name)
+
     async def get_login_attempts(self, key: str) -> LoginAttempts | None:
         return self._login_attempts.get(key)
 
@@ -327,12 +407,9 @@ class MemoryStorage(Storage):
                 self._login_attempts,
                 lambda a: a.expiry < now and (a.locked_until is None or a.locked_until < now),
             ),
-            sessions=_expire(
-                self._sessions,
-                lambda s: (
-                    (s.expiry is not None and s.expiry < now)
-                    or (s.revoked_at is not None and s.revoked_at < now - REVOKED_SESSION_KEPT)
-                ),
-            ),
+            sessions=_expire(self._sessions, lambda s: _gone(s.expiry, s.revoked_at, now)),
             revocations=_expire(self._revocations, lambda r: r.expiry < now),
+            browser_sessions=_expire(
+                self._browser_sessions, lambda s: _gone(s.expiry, s.revoked_at, now)
+            ),
         )

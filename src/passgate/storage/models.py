@@ -44,6 +44,11 @@ class Client:
     logo_url: str = ""
     post_logout_redirect_uris: tuple[str, ...] = ()
     allowed_connectors: tuple[str, ...] = ()
+    #: OpenID Back-Channel Logout 1.0 §2.2: where logout tokens go ("" for none).
+    backchannel_logout_uri: str = ""
+    #: Which clients may reuse a browser session this client signed in (Dex
+    #: ``ssoSharedWith``; ``"*"`` for all); ``None``: ``sessions.ssoSharedWithDefault``.
+    sso_shared_with: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +72,12 @@ class AuthRequest:
     hmac_key: bytes = b""
     max_age: int | None = None
     auth_time: datetime | None = None
+    #: The browser session the person is signed in with ("" until then).
+    browser_session_id: str = ""
+    #: Signed in by that existing session, without seeing a sign-in page.
+    sso: bool = False
+    acr_values: tuple[str, ...] = ()  # OIDC Core §3.1.2.1, as requested
+    login_hint: str = ""  # OIDC Core §3.1.2.1: a username to suggest
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,9 +210,10 @@ class RevokedToken:
 
 @dataclass(frozen=True, slots=True)
 class Session:
-    """One sign-in of one person at one client. It owns the refresh tokens of that grant,
-    and every token minted under it carries its id as ``sid``: ending the session ends
-    them all (refresh, introspection, TokenReview)."""
+    """One grant: a person signed in at one client. It owns the refresh tokens of that
+    grant, and ending it ends every token minted under it (refresh, introspection,
+    TokenReview). Its tokens carry the browser session's id as ``sid`` when the grant was
+    made through one (then several clients share a ``sid``), else this session's id."""
 
     id: str
     user_id: str
@@ -218,6 +230,12 @@ class Session:
     user_agent: str = ""
     revoked_at: datetime | None = None
     revoked_by: str = ""  # who or what ended it: "logout", "reuse", "admin:<name>", ...
+    browser_session_id: str = ""  # the BrowserSession it was granted through ("" for none)
+
+    @property
+    def sid(self) -> str:
+        """The ``sid`` its tokens carry."""
+        return self.browser_session_id or self.id
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,23 +245,67 @@ class SessionFilter:
     user_id: str = ""
     client_id: str = ""
     connector_id: str = ""
+    browser_session_id: str = ""
     include_revoked: bool = False  # revoked and expired sessions are left out by default
 
 
-#: ``Revocation.kind`` values.
+@dataclass(frozen=True, slots=True)
+class BrowserSession:
+    """One person signed in at one browser: the single sign-on session behind the session
+    cookie. Later sign-ins of that browser at any client reuse it without a password, and
+    the tokens they get carry its id as ``sid``; ending it ends them all. The cookie is
+    ``<id>.<secret>``; only the secret's SHA-256 is kept."""
+
+    id: str
+    cookie_hash: str
+    user_id: str
+    connector_id: str
+    claims: Claims
+    auth_time: datetime  # when the person last proved who they are (OIDC Core §2)
+    created_at: datetime
+    last_used: datetime
+    #: The earlier of ``absolute_expiry`` and ``last_used`` plus the idle timeout.
+    expiry: datetime
+    absolute_expiry: datetime
+    refreshed_at: datetime  # when the connector last vouched for ``claims``
+    connector_data: bytes = b""
+    remember_me: bool = False  # the cookie outlives the browser
+    clients: tuple[str, ...] = ()  # every client that signed in through it, in order
+    #: The scopes the person approved, per client (OIDC Core §3.1.2.4 consent).
+    consents: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    acr_values: tuple[str, ...] = ()  # what the sign-in was asked for (OIDC Core §3.1.2.1)
+    remote_addr: str = ""
+    user_agent: str = ""
+    revoked_at: datetime | None = None
+    revoked_by: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BrowserSessionFilter:
+    """Which browser sessions: every set field must match; empty matches all."""
+
+    user_id: str = ""
+    connector_id: str = ""
+    include_revoked: bool = False  # revoked and expired sessions are left out by default
+
+
+#: What an admin revokes (a session id names a grant's session or a browser session).
 REVOCATION_KINDS = ("session", "token", "user", "client", "connector", "all")
+#: ``Revocation.kind`` values: those, and the rule that ends one client's grant under a
+#: browser session other clients share.
+RULE_KINDS = (*REVOCATION_KINDS, "grant")
 
 
 @dataclass(frozen=True, slots=True)
 class Revocation:
     """A rule that refuses tokens: those of a session (``sid``), one token (``jti``), or
-    every token of a user, client or connector (or all tokens) issued at or before
-    ``issued_before``. Every replica reads new rules from storage to refuse the tokens
-    within a second."""
+    every token of a grant (``value`` is ``"<sid> <client id>"``), user, client or
+    connector (or all tokens) issued at or before ``issued_before``. Every replica reads
+    new rules from storage to refuse the tokens within a second."""
 
     id: str
-    kind: str  # one of REVOCATION_KINDS
-    value: str  # the session id, jti, user id, client id or connector id; "" for "all"
+    kind: str  # one of RULE_KINDS
+    value: str  # the sid, "<sid> <client id>", jti, user, client or connector id; "" for all
     issued_before: datetime
     created_at: datetime
     expiry: datetime  # no token the rule covers can be valid after this: then it is removed
@@ -296,6 +358,16 @@ class LoginAttempts:
 
 
 @dataclass(frozen=True, slots=True)
+class ServerSecret:
+    """A random key every replica shares (e.g. the one that signs forward-auth cookies):
+    made once by whichever replica needs it first, never changed."""
+
+    name: str
+    value: bytes
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class GCResult:
     """How many expired records one garbage collection removed."""
 
@@ -308,6 +380,7 @@ class GCResult:
     sessions: int = 0
     revocations: int = 0
     audit_events: int = 0
+    browser_sessions: int = 0
 
     def is_empty(self) -> bool:
         return not any(
@@ -321,5 +394,6 @@ class GCResult:
                 self.sessions,
                 self.revocations,
                 self.audit_events,
+                self.browser_sessions,
             )
         )

@@ -17,7 +17,8 @@ TABLES = [
     records.CLIENTS, records.PASSWORDS, records.SIGNING_KEYS, records.LOGIN_ATTEMPTS,
     flow_records.AUTH_REQUESTS, flow_records.AUTH_CODES, flow_records.REFRESH_TOKENS,
     flow_records.OFFLINE_SESSIONS, flow_records.DEVICE_REQUESTS, flow_records.DEVICE_TOKENS,
-    audit_records.SESSIONS, audit_records.REVOCATIONS,
+    audit_records.SESSIONS, audit_records.REVOCATIONS, audit_records.BROWSER_SESSIONS,
+    records.SECRETS,
 ]  # fmt: skip
 AUDIT = audit_records.AUDIT_EVENTS
 EXPECTED = {t.name: sorted([*t.key, *t.columns]) for t in TABLES} | {

@@ -29,6 +29,7 @@ SAMPLES: list[tuple[Table[Any], object]] = [
     (flow_records.DEVICE_TOKENS, samples.device_token()),
     (audit_records.SESSIONS, samples.session(expiry=samples.NOW, revoked_at=samples.NOW)),
     (audit_records.REVOCATIONS, samples.revocation()),
+    (audit_records.BROWSER_SESSIONS, samples.browser_session(revoked_at=samples.NOW)),
     (audit_records.AUDIT_EVENTS, dataclasses.replace(samples.audit_event(), seq=7)),
 ]
 

@@ -15,7 +15,7 @@ import pytest
 from conformance import samples
 from passgate.storage.base import Storage
 from passgate.storage.models import AuditFilter, SessionFilter
-from passgate.storage.sql import flow_records, migrate
+from passgate.storage.sql import flow_records, migrate, records
 from passgate.storage.sql.flavour import POSTGRES, SQLITE, Flavour
 from passgate.storage.sql.postgres import PostgresStorage
 from passgate.storage.sql.sqlite import SQLiteStorage, split_script
@@ -27,8 +27,14 @@ pytestmark = pytest.mark.anyio
 OLD_ROWS: list[tuple[Table[Any], object]] = [
     (flow_records.REFRESH_TOKENS, samples.refresh_token()),
     (flow_records.AUTH_CODES, samples.auth_code()),
+    (flow_records.AUTH_REQUESTS, samples.auth_request()),
+    (records.CLIENTS, samples.client()),
 ]
-ADDED_LATER = {"session_id"}
+ADDED_LATER = {
+    "session_id",  # version 2
+    *("browser_session_id", "sso", "acr_values", "login_hint"),  # version 3
+    *("backchannel_logout_uri", "sso_shared_with"),
+}
 
 
 def _version_1_insert(flavour: Flavour, table: Table[Any], record: object) -> tuple[str, Any]:
@@ -46,11 +52,19 @@ async def _check_upgraded(storage: Storage) -> None:
     assert await storage.get_auth_code("code-1") == dataclasses.replace(
         samples.auth_code(), session_id=""
     )
+    assert await storage.get_auth_request("req-1") == dataclasses.replace(
+        samples.auth_request(), browser_session_id="", sso=False, acr_values=(), login_hint=""
+    )
+    assert await storage.get_client("client-1") == dataclasses.replace(
+        samples.client(), backchannel_logout_uri="", sso_shared_with=None
+    )
     # Old rows take the new field, and the new tables work.
     await storage.update_refresh_token("rt-1", lambda t: dataclasses.replace(t, session_id="s"))
     assert (await storage.get_refresh_token("rt-1")).session_id == "s"
     await storage.create_session(samples.session())
     assert await storage.list_sessions(SessionFilter(), samples.NOW) == [samples.session()]
+    await storage.create_browser_session(samples.browser_session())
+    assert await storage.get_browser_session("bs-1") == samples.browser_session()
     event = await storage.append_audit_event(samples.audit_event())
     assert await storage.list_audit_events(AuditFilter()) == [event]
 

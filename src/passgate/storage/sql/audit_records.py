@@ -1,5 +1,5 @@
-"""Record ⇄ row conversions for sessions, revocation rules and audit events, and the SQL
-of their filters (see ``storage/filters.py`` for what the filters mean).
+"""Record ⇄ row conversions for sessions, browser sessions, revocation rules and audit
+events, and the SQL of their filters (see ``storage/filters.py`` for what the filters mean).
 
 Audit rows get ``seq`` from the database (SQLite ``AUTOINCREMENT``, PostgreSQL identity):
 it is read back, never written, so it is not one of the table's written columns. The
@@ -12,7 +12,15 @@ from datetime import datetime
 from typing import Any
 
 from passgate.storage.codec import claims_from_json, claims_json
-from passgate.storage.models import AuditEvent, AuditFilter, Revocation, Session, SessionFilter
+from passgate.storage.models import (
+    AuditEvent,
+    AuditFilter,
+    BrowserSession,
+    BrowserSessionFilter,
+    Revocation,
+    Session,
+    SessionFilter,
+)
 from passgate.storage.sql.flavour import Flavour
 from passgate.storage.sql.records import strs
 from passgate.storage.sql.table import Row, Table
@@ -34,6 +42,7 @@ def _enc_session(f: Flavour, s: Session) -> dict[str, object]:
         "user_agent": s.user_agent,
         "revoked_at": f.opt_time(s.revoked_at),
         "revoked_by": s.revoked_by,
+        "browser_session_id": s.browser_session_id,
     }
 
 
@@ -48,6 +57,59 @@ def _dec_session(f: Flavour, r: Row) -> Session:
         created_at=f.untime(r["created_at"]),
         last_used=f.untime(r["last_used"]),
         expiry=f.opt_untime(r["expiry"]),
+        remote_addr=r["remote_addr"],
+        user_agent=r["user_agent"],
+        revoked_at=f.opt_untime(r["revoked_at"]),
+        revoked_by=r["revoked_by"],
+        browser_session_id=r["browser_session_id"],
+    )
+
+
+# -- browser sessions ------------------------------------------------------------------
+def _enc_browser(f: Flavour, s: BrowserSession) -> dict[str, object]:
+    return {
+        "id": s.id,
+        "cookie_hash": s.cookie_hash,
+        "user_id": s.user_id,
+        "connector_id": s.connector_id,
+        "claims": f.json(claims_json(s.claims)),
+        "auth_time": f.time(s.auth_time),
+        "created_at": f.time(s.created_at),
+        "last_used": f.time(s.last_used),
+        "expiry": f.time(s.expiry),
+        "absolute_expiry": f.time(s.absolute_expiry),
+        "refreshed_at": f.time(s.refreshed_at),
+        "connector_data": s.connector_data,
+        "remember_me": s.remember_me,
+        "clients": f.json(list(s.clients)),
+        "consents": f.json({client: list(scopes) for client, scopes in s.consents.items()}),
+        "acr_values": f.json(list(s.acr_values)),
+        "remote_addr": s.remote_addr,
+        "user_agent": s.user_agent,
+        "revoked_at": f.opt_time(s.revoked_at),
+        "revoked_by": s.revoked_by,
+    }
+
+
+def _dec_browser(f: Flavour, r: Row) -> BrowserSession:
+    consents: dict[str, Any] = f.unjson(r["consents"])
+    return BrowserSession(
+        id=r["id"],
+        cookie_hash=r["cookie_hash"],
+        user_id=r["user_id"],
+        connector_id=r["connector_id"],
+        claims=claims_from_json(f.unjson(r["claims"])),
+        auth_time=f.untime(r["auth_time"]),
+        created_at=f.untime(r["created_at"]),
+        last_used=f.untime(r["last_used"]),
+        expiry=f.untime(r["expiry"]),
+        absolute_expiry=f.untime(r["absolute_expiry"]),
+        refreshed_at=f.untime(r["refreshed_at"]),
+        connector_data=bytes(r["connector_data"]),
+        remember_me=bool(r["remember_me"]),
+        clients=strs(f, r["clients"]),
+        consents={str(client): tuple(map(str, scopes)) for client, scopes in consents.items()},
+        acr_values=strs(f, r["acr_values"]),
         remote_addr=r["remote_addr"],
         user_agent=r["user_agent"],
         revoked_at=f.opt_untime(r["revoked_at"]),
@@ -123,9 +185,19 @@ SESSIONS = Table[Session](
     "sessions",
     ("id",),
     ("user_id", "connector_id", "client_id", "scopes", "claims", "created_at", "last_used",
-     "expiry", "remote_addr", "user_agent", "revoked_at", "revoked_by"),
+     "expiry", "remote_addr", "user_agent", "revoked_at", "revoked_by", "browser_session_id"),
     _enc_session,
     _dec_session,
+)  # fmt: skip
+
+BROWSER_SESSIONS = Table[BrowserSession](
+    "browser_sessions",
+    ("id",),
+    ("cookie_hash", "user_id", "connector_id", "claims", "auth_time", "created_at", "last_used",
+     "expiry", "absolute_expiry", "refreshed_at", "connector_data", "remember_me", "clients",
+     "consents", "acr_values", "remote_addr", "user_agent", "revoked_at", "revoked_by"),
+    _enc_browser,
+    _dec_browser,
 )  # fmt: skip
 
 REVOCATIONS = Table[Revocation](
@@ -145,7 +217,6 @@ AUDIT_EVENTS = Table[AuditEvent](
     _dec_audit,
 )  # fmt: skip
 
-_SESSION_COLUMNS = ", ".join((*SESSIONS.key, *SESSIONS.columns))
 _AUDIT_COLUMNS = ", ".join(("seq", *AUDIT_EVENTS.key, *AUDIT_EVENTS.columns))
 _REVOCATION_COLUMNS = ", ".join((*REVOCATIONS.key, *REVOCATIONS.columns))
 
@@ -155,6 +226,8 @@ DELETE_AUDIT = "DELETE FROM audit_events WHERE event_time < :before"
 GC = {
     "sessions": "DELETE FROM sessions WHERE (expiry IS NOT NULL AND expiry < :now)"
     " OR (revoked_at IS NOT NULL AND revoked_at < :revoked_before)",
+    "browser_sessions": "DELETE FROM browser_sessions WHERE expiry < :now"
+    " OR (revoked_at IS NOT NULL AND revoked_at < :revoked_before)",
     "revocations": "DELETE FROM revocations WHERE expiry < :now",
 }
 
@@ -163,43 +236,85 @@ def _where(conditions: list[str]) -> str:
     return f" WHERE {' AND '.join(conditions)}" if conditions else ""
 
 
-def _session_conditions(which: SessionFilter) -> tuple[list[str], dict[str, object]]:
+def _equalities(**fields: str) -> tuple[list[str], dict[str, object]]:
     """The equality filters; each set field becomes one indexed condition."""
-    fields = {
-        "user_id": which.user_id,
-        "client_id": which.client_id,
-        "connector_id": which.connector_id,
-    }
     set_fields = {name: value for name, value in fields.items() if value}
     return [f"{name} = :{name}" for name in set_fields], dict(set_fields)
 
 
-def list_sessions(f: Flavour, which: SessionFilter, now: datetime) -> tuple[str, dict[str, object]]:
-    conditions, params = _session_conditions(which)
-    if not which.include_revoked:
-        # filters.is_active: neither revoked nor past its expiry.
+def _list_active(
+    f: Flavour,
+    table: Table[Any],
+    filters: tuple[list[str], dict[str, object]],
+    include_revoked: bool,
+    now: datetime,
+) -> tuple[str, dict[str, object]]:
+    conditions, params = filters
+    if not include_revoked:
+        # filters.is_active: neither revoked nor past its expiry (NULL: none).
         conditions.append("revoked_at IS NULL AND (expiry IS NULL OR expiry > :now)")
         params["now"] = f.time(now)
+    columns = ", ".join((*table.key, *table.columns))
     query = (
-        f"SELECT {_SESSION_COLUMNS} FROM sessions{_where(conditions)} "  # noqa: S608 - constants
+        f"SELECT {columns} FROM {table.name}{_where(conditions)} "  # noqa: S608 - constants
         "ORDER BY created_at DESC, id DESC"
     )
     return query, params
 
 
-def revoke_sessions(
-    f: Flavour, which: SessionFilter, revoked_at: datetime, revoked_by: str
+def _revoke(
+    f: Flavour,
+    table: Table[Any],
+    filters: tuple[list[str], dict[str, object]],
+    revoked_at: datetime,
+    revoked_by: str,
 ) -> tuple[str, dict[str, object]]:
-    """One UPDATE: a session already revoked (by a racing caller too) is not matched, so
-    no two callers report the same id."""
-    conditions, params = _session_conditions(which)
+    """One UPDATE: a row already revoked (by a racing caller too) is not matched, so no
+    two callers report the same id."""
+    conditions, params = filters
     conditions.insert(0, "revoked_at IS NULL")
     params |= {"revoked_at": f.time(revoked_at), "revoked_by": revoked_by}
     query = (
-        "UPDATE sessions SET revoked_at = :revoked_at, revoked_by = :revoked_by"  # noqa: S608
+        f"UPDATE {table.name} SET revoked_at = :revoked_at, revoked_by = :revoked_by"  # noqa: S608
         f"{_where(conditions)} RETURNING id"
     )
     return query, params
+
+
+def _session_filters(which: SessionFilter) -> tuple[list[str], dict[str, object]]:
+    return _equalities(
+        user_id=which.user_id,
+        client_id=which.client_id,
+        connector_id=which.connector_id,
+        browser_session_id=which.browser_session_id,
+    )
+
+
+def list_sessions(f: Flavour, which: SessionFilter, now: datetime) -> tuple[str, dict[str, object]]:
+    return _list_active(f, SESSIONS, _session_filters(which), which.include_revoked, now)
+
+
+def revoke_sessions(
+    f: Flavour, which: SessionFilter, revoked_at: datetime, revoked_by: str
+) -> tuple[str, dict[str, object]]:
+    return _revoke(f, SESSIONS, _session_filters(which), revoked_at, revoked_by)
+
+
+def _browser_filters(which: BrowserSessionFilter) -> tuple[list[str], dict[str, object]]:
+    return _equalities(user_id=which.user_id, connector_id=which.connector_id)
+
+
+def list_browser_sessions(
+    f: Flavour, which: BrowserSessionFilter, now: datetime
+) -> tuple[str, dict[str, object]]:
+    filters = _browser_filters(which)
+    return _list_active(f, BROWSER_SESSIONS, filters, which.include_revoked, now)
+
+
+def revoke_browser_sessions(
+    f: Flavour, which: BrowserSessionFilter, revoked_at: datetime, revoked_by: str
+) -> tuple[str, dict[str, object]]:
+    return _revoke(f, BROWSER_SESSIONS, _browser_filters(which), revoked_at, revoked_by)
 
 
 def list_revocations(f: Flavour, since: datetime | None) -> tuple[str, dict[str, object]]:

@@ -1,29 +1,15 @@
-"""The Storage methods, written once for every SQL flavour (Dex's ``storage/sql``).
-
-A backend supplies two primitives: :meth:`SQLStorage._query` (one read-only statement)
-and :meth:`SQLStorage._transact` (run a function in a transaction that the backend may
-retry; updates read the row with ``FOR UPDATE`` where the flavour has it, so racing
-updaters are serialized and the second one sees the first one's result).
-"""
+"""The Storage methods, written once for every SQL flavour (Dex's ``storage/sql``): the
+OAuth flow's records here, sessions and the audit log in ``session_store``, the generic
+record operations and the two primitives a backend supplies in ``records_base``."""
 
 from __future__ import annotations
 
-import abc
 import dataclasses
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar
 
-from passgate.storage.base import (
-    REVOKED_SESSION_KEPT,
-    AlreadyExistsError,
-    NotFoundError,
-    Storage,
-    StorageError,
-)
+from passgate.storage.base import REVOKED_SESSION_KEPT, NotFoundError, StorageError
 from passgate.storage.models import (
-    AuditEvent,
-    AuditFilter,
     AuthCode,
     AuthRequest,
     Client,
@@ -35,19 +21,13 @@ from passgate.storage.models import (
     OfflineSession,
     Password,
     RefreshToken,
-    Revocation,
-    SessionFilter,
+    ServerSecret,
 )
-from passgate.storage.models import Session as SessionRecord
 from passgate.storage.sql import audit_records as audit
 from passgate.storage.sql import flow_records as flow
 from passgate.storage.sql import records
-from passgate.storage.sql.flavour import Flavour
 from passgate.storage.sql.session import Session
-from passgate.storage.sql.table import Row, Table
-
-R = TypeVar("R")
-T = TypeVar("T")
+from passgate.storage.sql.session_store import SessionStore
 
 _REVOKE = (
     "INSERT INTO revoked_tokens (id, expiry) VALUES (:id, :expiry) "
@@ -72,67 +52,8 @@ _GC = {
 _UPSERT_ATTEMPTS = 20
 
 
-class SQLStorage(Storage, abc.ABC):
+class SQLStorage(SessionStore):
     """Storage over any SQL flavour; subclasses own connections and transactions."""
-
-    def __init__(self, flavour: Flavour) -> None:
-        self._flavour = flavour
-
-    @abc.abstractmethod
-    async def _query(self, query: str, params: Mapping[str, Any]) -> list[Row]:
-        """Run one read-only statement outside any explicit transaction."""
-
-    @abc.abstractmethod
-    async def _transact(self, body: Callable[[Session], Awaitable[T]]) -> T:
-        """Run ``body`` in one write transaction; commit if it returns, roll back if it
-        raises. May run ``body`` again after a serialization failure."""
-
-    # -- generic record operations -------------------------------------------------------
-    async def _create(self, table: Table[R], record: R) -> None:
-        params = table.encode(self._flavour, record)
-
-        async def body(session: Session) -> int:
-            return await session.execute(table.insert, params)
-
-        if await self._transact(body) == 0:
-            raise AlreadyExistsError(f"{table.name}: {self._key_text(table, params)}")
-
-    async def _get(self, table: Table[R], *key: object) -> R:
-        rows = await self._query(table.select, table.key_params(*key))
-        if not rows:
-            raise NotFoundError(f"{table.name}: {'/'.join(map(str, key))}")
-        return table.decode(self._flavour, rows[0])
-
-    async def _list(self, table: Table[R]) -> list[R]:
-        return [table.decode(self._flavour, row) for row in await self._query(table.select_all, {})]
-
-    async def _update(self, table: Table[R], updater: Callable[[R], R], *key: object) -> R:
-        key_params = table.key_params(*key)
-        select = table.select + self._flavour.for_update
-
-        async def body(session: Session) -> R:
-            rows = await session.fetch(select, key_params)
-            if not rows:
-                raise NotFoundError(f"{table.name}: {'/'.join(map(str, key))}")
-            new = updater(table.decode(self._flavour, rows[0]))
-            # The key is what was asked for: an updater cannot move a record.
-            await session.execute(table.update, table.encode(self._flavour, new) | key_params)
-            return new
-
-        return await self._transact(body)
-
-    async def _delete(self, table: Table[Any], *key: object) -> None:
-        params = table.key_params(*key)
-
-        async def body(session: Session) -> int:
-            return await session.execute(table.delete, params)
-
-        if await self._transact(body) == 0:
-            raise NotFoundError(f"{table.name}: {'/'.join(map(str, key))}")
-
-    @staticmethod
-    def _key_text(table: Table[Any], params: Mapping[str, object]) -> str:
-        return "/".join(str(params[k]) for k in table.key)
 
     # -- clients -------------------------------------------------------------------------
     async def create_client(self, client: Client) -> None:
@@ -272,72 +193,12 @@ class SQLStorage(Storage, abc.ABC):
     async def is_token_revoked(self, token_id: str) -> bool:
         return bool(await self._query(_IS_REVOKED, {"id": token_id}))
 
-    # -- sessions ------------------------------------------------------------------------
-    async def create_session(self, session: SessionRecord) -> None:
-        await self._create(audit.SESSIONS, session)
+    # -- shared server secrets -----------------------------------------------------------
+    async def create_secret(self, secret: ServerSecret) -> None:
+        await self._create(records.SECRETS, secret)
 
-    async def get_session(self, session_id: str) -> SessionRecord:
-        return await self._get(audit.SESSIONS, session_id)
-
-    async def list_sessions(self, which: SessionFilter, now: datetime) -> list[SessionRecord]:
-        query, params = audit.list_sessions(self._flavour, which, now)
-        return [audit.SESSIONS.decode(self._flavour, r) for r in await self._query(query, params)]
-
-    async def update_session(
-        self, session_id: str, updater: Callable[[SessionRecord], SessionRecord]
-    ) -> SessionRecord:
-        return await self._update(audit.SESSIONS, updater, session_id)
-
-    async def revoke_sessions(
-        self, which: SessionFilter, revoked_at: datetime, revoked_by: str
-    ) -> list[str]:
-        query, params = audit.revoke_sessions(self._flavour, which, revoked_at, revoked_by)
-
-        async def body(session: Session) -> list[str]:
-            return [str(row["id"]) for row in await session.fetch(query, params)]
-
-        return await self._transact(body)
-
-    # -- revocation rules ----------------------------------------------------------------
-    async def add_revocation(self, revocation: Revocation) -> None:
-        await self._create(audit.REVOCATIONS, revocation)
-
-    async def list_revocations(self, since: datetime | None = None) -> list[Revocation]:
-        query, params = audit.list_revocations(self._flavour, since)
-        rows = await self._query(query, params)
-        return [audit.REVOCATIONS.decode(self._flavour, r) for r in rows]
-
-    # -- audit log -----------------------------------------------------------------------
-    async def append_audit_events(self, events: Sequence[AuditEvent]) -> list[AuditEvent]:
-        encoded = [audit.AUDIT_EVENTS.encode(self._flavour, event) for event in events]
-
-        async def body(session: Session) -> list[int]:
-            seqs = []
-            for event, params in zip(events, encoded, strict=True):
-                rows = await session.fetch(audit.APPEND_AUDIT, params)
-                if not rows:  # ON CONFLICT DO NOTHING: the id is taken; roll all back
-                    raise AlreadyExistsError(f"audit_events: {event.id}")
-                seqs.append(int(rows[0]["seq"]))
-            return seqs
-
-        seqs = await self._transact(body)
-        return [
-            dataclasses.replace(event, seq=seq, details=dict(event.details))
-            for event, seq in zip(events, seqs, strict=True)
-        ]
-
-    async def list_audit_events(self, which: AuditFilter) -> list[AuditEvent]:
-        query, params = audit.list_audit_events(self._flavour, which)
-        rows = await self._query(query, params)
-        return [audit.AUDIT_EVENTS.decode(self._flavour, r) for r in rows]
-
-    async def delete_audit_events(self, before: datetime) -> int:
-        params = {"before": self._flavour.time(before)}
-
-        async def body(session: Session) -> int:
-            return await session.execute(audit.DELETE_AUDIT, params)
-
-        return await self._transact(body)
+    async def get_secret(self, name: str) -> ServerSecret:
+        return await self._get(records.SECRETS, name)
 
     # -- failed login attempts -----------------------------------------------------------
     async def get_login_attempts(self, key: str) -> LoginAttempts | None:

@@ -40,6 +40,10 @@ def _enc_auth_request(f: Flavour, a: AuthRequest) -> dict[str, object]:
         "hmac_key": a.hmac_key,
         "max_age": a.max_age,
         "auth_time": f.opt_time(a.auth_time),
+        "browser_session_id": a.browser_session_id,
+        "sso": a.sso,
+        "acr_values": f.json(list(a.acr_values)),
+        "login_hint": a.login_hint,
     }
 
 
@@ -62,6 +66,10 @@ def _dec_auth_request(f: Flavour, r: Row) -> AuthRequest:
         hmac_key=bytes(r["hmac_key"]),
         max_age=r["max_age"],
         auth_time=f.opt_untime(r["auth_time"]),
+        browser_session_id=r["browser_session_id"],
+        sso=bool(r["sso"]),
+        acr_values=strs(f, r["acr_values"]),
+        login_hint=r["login_hint"],
     )
 
 
@@ -234,7 +242,8 @@ AUTH_REQUESTS = Table[AuthRequest](
     ("id",),
     ("client_id", "response_types", "scopes", "redirect_uri", "expiry", "state", "nonce",
      "force_approval_prompt", "logged_in", "claims", "connector_id", "connector_data", "pkce",
-     "hmac_key", "max_age", "auth_time"),
+     "hmac_key", "max_age", "auth_time", "browser_session_id", "sso", "acr_values",
+     "login_hint"),
     _enc_auth_request,
     _dec_auth_request,
 )  # fmt: skip

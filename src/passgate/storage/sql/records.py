@@ -16,6 +16,7 @@ from passgate.storage.models import (
     Keys,
     LoginAttempts,
     Password,
+    ServerSecret,
     VerificationKey,
 )
 from passgate.storage.sql.flavour import Flavour, from_iso, to_iso
@@ -48,6 +49,9 @@ def _enc_client(f: Flavour, c: Client) -> dict[str, object]:
         "logo_url": c.logo_url,
         "post_logout_redirect_uris": f.json(list(c.post_logout_redirect_uris)),
         "allowed_connectors": f.json(list(c.allowed_connectors)),
+        "backchannel_logout_uri": c.backchannel_logout_uri,
+        # NULL (use the default) and [] (share with nobody) mean different things.
+        "sso_shared_with": None if c.sso_shared_with is None else f.json(list(c.sso_shared_with)),
     }
 
 
@@ -62,6 +66,8 @@ def _dec_client(f: Flavour, r: Row) -> Client:
         logo_url=r["logo_url"],
         post_logout_redirect_uris=strs(f, r["post_logout_redirect_uris"]),
         allowed_connectors=strs(f, r["allowed_connectors"]),
+        backchannel_logout_uri=r["backchannel_logout_uri"],
+        sso_shared_with=None if r["sso_shared_with"] is None else strs(f, r["sso_shared_with"]),
     )
 
 
@@ -140,7 +146,8 @@ CLIENTS = Table[Client](
     "clients",
     ("id",),
     ("secret", "redirect_uris", "trusted_peers", "is_public", "name", "logo_url",
-     "post_logout_redirect_uris", "allowed_connectors"),
+     "post_logout_redirect_uris", "allowed_connectors", "backchannel_logout_uri",
+     "sso_shared_with"),
     _enc_client,
     _dec_client,
 )  # fmt: skip
@@ -169,3 +176,18 @@ LOGIN_ATTEMPTS = Table[LoginAttempts](
     _enc_attempts,
     _dec_attempts,
 )
+
+
+# -- shared server secrets -------------------------------------------------------------
+def _enc_secret(f: Flavour, s: ServerSecret) -> dict[str, object]:
+    return {"name": s.name, "value": s.value, "created_at": f.time(s.created_at)}
+
+
+def _dec_secret(f: Flavour, r: Row) -> ServerSecret:
+    return ServerSecret(
+        name=r["name"], value=bytes(r["value"]), created_at=f.untime(r["created_at"])
+    )
+
+
+SECRETS = Table[ServerSecret]("server_secrets", ("name",), ("value", "created_at"), _enc_secret,
+                              _dec_secret)  # fmt: skip
