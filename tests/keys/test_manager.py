@@ -144,6 +144,16 @@ async def test_sign_writes_alg_and_kid_and_verify_returns_the_claims(clock: Froz
 
 
 @pytest.mark.anyio
+async def test_sign_writes_an_explicit_typ_when_asked(clock: FrozenClock) -> None:
+    keys = manager(MemoryStorage(), clock)
+    await keys.start()
+    (kid,) = [jwk["kid"] for jwk in (await keys.jwks())["keys"]]
+    token = await keys.sign({"sub": "x"}, typ="logout+jwt")
+    assert header_of(token) == {"typ": "logout+jwt", "alg": "RS256", "kid": kid}
+    assert await keys.verify(token) == {"sub": "x"}  # typ is an allowed header parameter
+
+
+@pytest.mark.anyio
 async def test_per_request_calls_do_not_touch_storage(clock: FrozenClock) -> None:
     storage = CountingStorage()
     keys = manager(storage, clock)

@@ -256,12 +256,14 @@ class KeyManager:
         return verifier
 
     # -- per request -----------------------------------------------------------------
-    async def sign(self, claims: Mapping[str, object]) -> str:
-        """A JWS compact serialization of ``claims`` with header ``alg`` and ``kid``."""
+    async def sign(self, claims: Mapping[str, object], *, typ: str | None = None) -> str:
+        """A JWS compact serialization of ``claims`` with header ``alg`` and ``kid``, plus
+        ``typ`` when given: explicit typing (RFC 8725 §3.11) keeps a token of one kind,
+        such as a back-channel logout token, from passing for another."""
         cache = await self._current()
         header = {"alg": cache.algorithm, "kid": cache.kid}
         return jwt.encode(
-            header, dict(claims), cache.signing_key, algorithms=[cache.algorithm], default_type=None
+            header, dict(claims), cache.signing_key, algorithms=[cache.algorithm], default_type=typ
         )
 
     async def jwks(self) -> dict[str, list[dict[str, object]]]:

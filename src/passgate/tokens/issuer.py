@@ -209,6 +209,10 @@ class TokenIssuer:
             raise InvalidTokenError(f"the {kind} has expired") from None
         except jose_errors.JoseError:
             raise InvalidTokenError(invalid) from None
+        if "events" in claims:
+            # BCL 1.0 §4 / RFC 8417: a logout (or any security event) token is signed by
+            # the same key but is never an ID or access token.
+            raise InvalidTokenError(invalid)
         return _verified(claims, invalid)
 
 
