@@ -97,6 +97,7 @@ async def test_openapi_is_served_without_auth(admin: Harness) -> None:
     assert set(document["paths"]) == {
         "/clients", "/clients/{client_id}", "/users", "/users/{email}/password",
         "/users/{email}", "/sessions", "/revocations", "/keys", "/keys/rotate", "/audit",
+        "/browser-sessions", "/browser-sessions/{session_id}",
     }  # fmt: skip
     assert set(document["paths"]["/clients/{client_id}"]) == {"get", "put", "patch", "delete"}
     assert "ClientCreate" in document["components"]["schemas"]
@@ -206,8 +207,11 @@ async def test_sessions_listed_and_revoked(admin: Harness) -> None:
     await call(admin, "POST", "/revocations", json={"kind": "session", "value": "nope"},
                status=404)  # fmt: skip
     rules = (await call(admin, "GET", "/revocations"))["revocations"]
+    # The grant was made through a browser session whose sid other clients may share:
+    # the rule refuses this client's tokens under that sid.
+    grant = f"{sessions[0]['browser_session_id']} {CLIENT_ID}"
     assert [(r["kind"], r["value"], r["actor"], r["reason"]) for r in rules] == [
-        ("session", target, "admin:ci", "lost laptop"),
+        ("grant", grant, "admin:ci", "lost laptop"),
     ]
 
 
@@ -350,3 +354,47 @@ async def test_admin_api_with_groups_only() -> None:
         assert response.status_code == 401
         tokens = await harness.tokens()
         assert (await call(harness, "GET", "/users", token=tokens["access_token"]))["users"]
+
+
+async def test_browser_sessions_listed_read_and_ended(admin: Harness) -> None:
+    """A browser's single sign-on session: listed with its clients, read by id, ended with
+    everything made through it (its grants, tokens, cookie), once; audited each time."""
+    first = await admin.tokens()
+    elsewhere = await admin.tokens(browser=await admin.browser())
+    listed = (await call(admin, "GET", "/browser-sessions"))["browser_sessions"]
+    assert len(listed) == 2
+    assert {tuple(b["clients"]) for b in listed} == {(CLIENT_ID,)}
+    assert {b["email"] for b in listed} == {EMAIL}
+    sid = next(b["id"] for b in listed if b["id"] == _sid(first))
+    one = await call(admin, "GET", f"/browser-sessions/{sid}")
+    assert one["id"] == sid
+    assert one["user_id"] == USER_ID
+    assert one["groups"] == ["admins", "developers"]
+    # The grants made through it name it.
+    grants = await call(admin, "GET", "/sessions", params={"browser_session_id": sid})
+    assert [g["browser_session_id"] for g in grants["sessions"]] == [sid]
+    await call(admin, "DELETE", f"/browser-sessions/{sid}", params={"reason": "lost laptop"},
+               status=204)  # fmt: skip
+    assert (await admin.refresh(first["refresh_token"])).status_code == 400
+    assert (await admin.refresh(elsewhere["refresh_token"])).status_code == 200
+    left = (await call(admin, "GET", "/browser-sessions"))["browser_sessions"]
+    assert [b["id"] for b in left] == [_sid(elsewhere)]
+    ended = await call(admin, "GET", f"/browser-sessions/{sid}")
+    assert (ended["revoked_by"], bool(ended["revoked_at"])) == ("admin:ci", True)
+    await call(admin, "DELETE", "/browser-sessions/nope", status=404)
+    # Also through the revocations resource, by its id as a "session".
+    body = {"kind": "session", "value": _sid(elsewhere), "reason": "gone"}
+    result = await call(admin, "POST", "/revocations", json=body)
+    assert result["revoked"] is True
+    assert (await admin.refresh(elsewhere["refresh_token"])).status_code == 400
+    actions = [e["action"] for e in await events(admin, action="admin.browser_session")]
+    assert sorted(set(actions)) == [
+        "admin.browser_session.end", "admin.browser_session.get", "admin.browser_session.list",
+    ]  # fmt: skip
+
+
+def _sid(tokens: dict[str, str]) -> str:
+    import jwt
+
+    sid: str = jwt.decode(tokens["id_token"], options={"verify_signature": False})["sid"]
+    return sid

@@ -31,6 +31,8 @@ from passgate.clock import FrozenClock
 from passgate.keys import KeyManager
 from passgate.provider.audit import AuditLog
 from passgate.provider.directory import Directory
+from passgate.provider.revocation import Revoker
+from passgate.provider.revocation_cache import RevocationCache
 from passgate.storage.base import StorageError
 from passgate.storage.memory import MemoryStorage
 from passgate.storage.models import (
@@ -42,6 +44,7 @@ from passgate.storage.models import (
     Session,
     SessionFilter,
 )
+from passgate.tokens.issuer import TokenIssuer
 
 pytestmark = pytest.mark.anyio
 
@@ -60,7 +63,14 @@ class World:
         directory = Directory(self.storage, [STATIC_CLIENT], [STATIC_USER])
         self.clients = ClientService(directory, self.auditor)
         self.users = UserService(directory, self.auditor, bcrypt_cost=4)
-        self.sessions = SessionService(self.storage, self.clock, self.auditor)
+        keys = KeyManager(
+            self.storage, self.clock, rotation_period=timedelta(hours=6),
+            id_token_lifetime=timedelta(hours=1),
+        )  # fmt: skip
+        issuer = TokenIssuer("https://sso.example.com/dex", keys, self.clock, timedelta(hours=1))
+        cache = RevocationCache(self.storage, self.clock)
+        revoker = Revoker(self.storage, self.clock, cache, issuer=issuer)
+        self.sessions = SessionService(self.storage, self.clock, self.auditor, revoker)
         self.audit = AuditQuery(self.storage, self.auditor)
 
     async def events(self) -> list[AuditEvent]:

@@ -143,7 +143,6 @@ def test_not_yet_supported_client_fields_warn() -> None:
             "secret": "s",
             "refreshTokenLifetime": "720h",
             "mfaChain": ["totp"],
-            "ssoSharedWith": ["*"],
         }
     )
     config = load(doc | {"enablePasswordDB": True})
@@ -152,8 +151,39 @@ def test_not_yet_supported_client_fields_warn() -> None:
         "staticClients[0].refreshTokenLifetime: is recognised but not supported yet; "
         "expiry.refreshTokens applies",
         "staticClients[0].mfaChain: is recognised but not implemented yet (no MFA)",
-        "staticClients[0].ssoSharedWith: is recognised but not implemented yet",
     ]
+
+
+def test_sso_shared_with_and_backchannel_logout() -> None:
+    doc = clients(
+        {
+            "id": "a",
+            "secret": "s",
+            "ssoSharedWith": ["b", "*", "typo"],
+            "backchannelLogoutURI": "https://a.example.com/logout/backchannel",
+        },
+        {"id": "b", "secret": "s", "ssoSharedWith": []},
+        {"id": "c", "secret": "s"},
+    )
+    config = load(doc | {"enablePasswordDB": True})
+    a, b, c = config.static_clients
+    assert a.sso_shared_with == ["b", "*", "typo"]
+    assert a.backchannel_logout_uri == "https://a.example.com/logout/backchannel"
+    # [] (share with nobody) and absent (the default applies) stay different.
+    assert (b.sso_shared_with, c.sso_shared_with) == ([], None)
+    assert c.backchannel_logout_uri is None
+    assert config.warnings == ["staticClients[0].ssoSharedWith[2]: 'typo' is not a static client"]
+
+
+def test_backchannel_logout_uri_must_be_http() -> None:
+    doc = clients(
+        {"id": "a", "secret": "s", "backchannelLogoutURI": "javascript:alert(1)"},
+        {"id": "b", "secret": "s", "backchannelLogoutURI": "/relative"},
+    )
+    assert problems(doc) == {
+        "staticClients[0].backchannelLogoutURI": "must be an http(s) URL",
+        "staticClients[1].backchannelLogoutURI": "must be an http(s) URL",
+    }
 
 
 def test_a_full_user() -> None:

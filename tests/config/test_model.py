@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from passgate.config import Config
+from passgate.config.sessions import SessionsConfig
 
 from .helpers import document, load, problems, user
 
@@ -44,7 +45,7 @@ def test_minimal_config_and_dex_defaults() -> None:
     assert config.connectors == []
     assert config.frontend.issuer == ""
     assert config.frontend.extra == {}
-    assert config.sessions is None
+    assert config.sessions == SessionsConfig()  # on by default
     assert config.mfa is None
     assert config.key_rotation_period() == timedelta(hours=6)
     assert config.signing_algorithm() == "RS256"
@@ -123,20 +124,18 @@ def test_static_passwords_need_the_password_db() -> None:
     }
 
 
-def test_sessions_and_mfa_are_accepted_with_a_warning() -> None:
+def test_dex_sessions_are_read_and_mfa_is_accepted_with_a_warning() -> None:
     config = load(
         document(
             enablePasswordDB=True,
-            sessions={"cookieName": "dex_session", "absoluteLifetime": "24h"},
+            sessions={"cookieName": "dex_session", "absoluteLifetime": "12h"},
             mfa={"authenticators": [{"id": "totp", "type": "TOTP"}]},
         )
     )
-    assert config.sessions == {"cookieName": "dex_session", "absoluteLifetime": "24h"}
+    assert config.sessions.cookie_name == "dex_session"
+    assert config.sessions.absolute_lifetime == timedelta(hours=12)
     assert config.mfa is not None
-    assert config.warnings == [
-        "sessions: is recognised but not implemented yet; ignored",
-        "mfa: is recognised but not implemented yet; ignored",
-    ]
+    assert config.warnings == ["mfa: is recognised but not implemented yet; ignored"]
 
 
 def test_model_validate_runs_the_cross_section_rules() -> None:

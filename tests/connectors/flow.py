@@ -29,6 +29,7 @@ from server.harness import (
     ISSUER,
     PREFIX,
     REDIRECT_URI,
+    SESSION_COOKIE,
     Harness,
     basic,
     config_text,
@@ -72,7 +73,9 @@ async def passgate_with(connector: str, clock: FrozenClock | None = None) -> Asy
 
 
 async def to_upstream(harness: Harness, connector_id: str, state: str = STATE) -> str:
-    """/auth, pick ``connector_id`` on the chooser: the upstream's authorization URL."""
+    """/auth, pick ``connector_id`` on the chooser: the upstream's authorization URL. A
+    sign-in from scratch: the browser's single sign-on cookie is dropped first."""
+    harness.client.cookies.delete(SESSION_COOKIE)
     page = await harness.client.get(f"{PREFIX}/auth", params=harness.auth_params(state=state))
     assert page.status_code == 200, page.text[:300]
     link = re.search(rf'href="([^"]*/auth/{re.escape(connector_id)}\?[^"]*)"', page.text)

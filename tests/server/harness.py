@@ -41,6 +41,7 @@ OTHER_ID = "other-app"
 OTHER_SECRET = "b3RoZXItYXBwLXNlY3JldA"
 OTHER_REDIRECT_URI = "http://127.0.0.1:5555/other"
 PUBLIC_ID = "kubectl"
+SESSION_COOKIE = "passgate_session"  # the browser session cookie (http issuer: no prefix)
 PUBLIC_REDIRECT_URI = "http://localhost:8000"
 
 EMAIL = "admin@example.com"
@@ -185,7 +186,11 @@ class _FormParser(HTMLParser):
         if tag == "form" and self.action is None:
             self.action = attributes.get("action", "")
         elif tag == "input" and "name" in attributes:
-            self.fields[attributes["name"]] = attributes.get("value", "")
+            unchecked = (
+                attributes.get("type") in ("checkbox", "radio") and "checked" not in attributes
+            )
+            if not unchecked:  # a browser sends a box only when it is ticked
+                self.fields[attributes["name"]] = attributes.get("value", "")
         elif tag == "button" and "name" in attributes:
             self.buttons.setdefault(attributes["name"], []).append(attributes.get("value", ""))
 
@@ -264,8 +269,12 @@ class Harness:
     async def login_url(
         self, params: Mapping[str, str], browser: httpx.AsyncClient | None = None
     ) -> str:
-        """GET /auth and follow Passgate's own redirects to the password form's URL."""
+        """GET /auth and follow Passgate's own redirects to the password form's URL. A
+        sign-in from scratch: the browser's single sign-on cookie is dropped first, so a
+        session from an earlier sign-in does not skip the form (tests of single sign-on
+        keep it and call /auth themselves)."""
         browser = browser or self.client
+        browser.cookies.delete(SESSION_COOKIE)
         response = await browser.get(f"{PREFIX}/auth", params=params)
         for _ in range(3):
             assert response.status_code == 302, (response.status_code, response.text[:300])

@@ -183,8 +183,8 @@ async def test_oversized_and_malformed_requests(harness: Harness) -> None:
         ({"max_age": "\u0661\u0662"}, "invalid_request"),  # Arabic-Indic "12"
         ({"max_age": "\uff19"}, "invalid_request"),  # fullwidth "9"
         ({"max_age": " 1"}, "invalid_request"),
-        ({"request": "eyJhbGciOiJub25lIn0.e30."}, "invalid_request"),
-        ({"request_uri": "https://evil.example/r"}, "invalid_request"),
+        ({"request": "eyJhbGciOiJub25lIn0.e30."}, "request_not_supported"),  # OIDC Core §3.1.2.6
+        ({"request_uri": "https://evil.example/r"}, "request_uri_not_supported"),
         ({"code_challenge_method": "S256"}, "invalid_request"),
         ({"code_challenge": "short", "code_challenge_method": "S256"}, "invalid_request"),
         ({"code_challenge": "a" * 43, "code_challenge_method": "S512"}, "invalid_request"),

@@ -9,10 +9,13 @@ from datetime import timedelta
 
 import pytest
 
+from passgate.storage.models import SessionFilter
+
 from .harness import (
     CLIENT_ID,
     OTHER_ID,
     PREFIX,
+    SESSION_COOKIE,
     Harness,
     assert_error_page,
     parse_form,
@@ -32,7 +35,8 @@ async def kube(anyio_backend: str) -> AsyncIterator[Harness]:
 
 
 async def test_hint_ends_that_session_and_redirects_with_state(kube: Harness) -> None:
-    first, second = await kube.tokens(), await kube.tokens()
+    # The same person in two browsers: signing out in one leaves the other signed in.
+    first, second = await kube.tokens(), await kube.tokens(browser=await kube.browser())
     response = await kube.client.get(
         f"{PREFIX}/logout",
         params={
@@ -51,8 +55,14 @@ async def test_hint_ends_that_session_and_redirects_with_state(kube: Harness) ->
     assert await authenticated(kube, second["id_token"])
     [event] = await events(kube, "logout")
     assert event.details["session_ended"] == "true"
-    session = await kube.runtime.services.storage.get_session(event.session_id)
-    assert session.revoked_by == "logout"
+    # The hint's sid is the browser session: it ended, and the grant made through it.
+    storage = kube.runtime.services.storage
+    browser_session = await storage.get_browser_session(event.session_id)
+    assert browser_session.revoked_by == "logout"
+    grants = await storage.list_sessions(
+        SessionFilter(browser_session_id=browser_session.id, include_revoked=True), kube.clock()
+    )
+    assert [(g.client_id, g.revoked_by) for g in grants] == [(CLIENT_ID, "logout")]
 
 
 async def test_an_expired_hint_still_ends_the_session(kube: Harness) -> None:
@@ -99,13 +109,18 @@ async def test_without_a_hint_the_person_confirms(kube: Harness) -> None:
         form.action, data={**form.fields, "csrf_token": "forged", "confirm": "yes"}
     )
     assert_error_page(forged, 403)
+    # Until the person confirms, nothing has ended.
+    assert await authenticated(kube, tokens["id_token"])
     done = await kube.client.post(form.action, data={**form.fields, "confirm": "yes"})
     assert done.status_code == 303
     assert query_of(done.headers["location"]) == {"state": "z"}
-    # No hint named a session: nothing was ended.
-    assert await authenticated(kube, tokens["id_token"])
+    # The browser's own session ended (its cookie is cleared), and with it its tokens.
+    assert SESSION_COOKIE in done.headers["set-cookie"]
+    assert "Max-Age=0" in done.headers["set-cookie"]
+    assert SESSION_COOKIE not in kube.client.cookies
+    assert not await authenticated(kube, tokens["id_token"])
     [event] = await events(kube, "logout")
-    assert event.details["session_ended"] == "false"
+    assert event.details["session_ended"] == "true"
 
 
 async def test_an_access_token_is_no_hint(kube: Harness) -> None:

@@ -74,7 +74,11 @@ async def test_tokens_carry_the_session_and_the_session_records_the_sign_in(
     tokens = await kube.tokens()
     answer = await introspect(kube, tokens["access_token"])
     sid = answer["sid"]
-    session = await kube.runtime.services.storage.get_session(sid)
+    # The sid is the browser session's; the grant is a session made through it.
+    storage = kube.runtime.services.storage
+    browser_session = await storage.get_browser_session(sid)
+    assert (browser_session.user_id, browser_session.clients) == (USER_ID, (CLIENT_ID,))
+    [session] = await storage.list_sessions(SessionFilter(browser_session_id=sid), kube.clock())
     assert (session.user_id, session.client_id, session.connector_id) == (
         USER_ID,
         CLIENT_ID,
@@ -86,10 +90,11 @@ async def test_tokens_carry_the_session_and_the_session_records_the_sign_in(
     assert session.expiry is None  # a refresh token without limits holds it open
     assert (await introspect(kube, tokens["id_token"]))["sid"] == sid
     assert (await introspect(kube, tokens["refresh_token"]))["sid"] == sid
-    assert [e.session_id for e in await events(kube, "login.success")] == [sid]
+    [login] = await events(kube, "login.success")
+    assert (login.session_id, login.details["browser_session"]) == (session.id, sid)
     issued = await events(kube, "token.issue")
     assert [(e.session_id, e.details["grant_type"]) for e in issued] == [
-        (sid, "authorization_code")
+        (session.id, "authorization_code")
     ]
 
 

@@ -54,7 +54,7 @@ def build_admin(
         auditor=auditor,
         clients=ClientService(directory, auditor),
         users=UserService(directory, auditor, bcrypt_cost=bcrypt_cost),
-        sessions=SessionService(storage, clock, auditor),
+        sessions=SessionService(storage, clock, auditor, revoker),
         revocations=RevocationService(storage, revoker, auditor),
         keys=KeyService(storage, keys, clock, auditor),
         audit=AuditQuery(storage, auditor),

@@ -41,6 +41,8 @@ class ClientChanges:
     post_logout_redirect_uris: tuple[str, ...] | None = None
     trusted_peers: tuple[str, ...] | None = None
     allowed_connectors: tuple[str, ...] | None = None
+    backchannel_logout_uri: str | None = None
+    sso_shared_with: tuple[str, ...] | None = None  # None here: unchanged (not the default)
 
     def apply(self, client: Client) -> Client:
         values = {

@@ -67,11 +67,9 @@ class RevocationService:
             return RevocationResult(kind, True, len(ended))
         if not value:
             raise BadRequestError(f"kind {kind} needs a value")
-        if kind == "session":
-            try:
-                await self._storage.get_session(value)
-            except storage_errors.NotFoundError:
-                raise NotFoundError(f"no session {value!r}") from None
+        if kind == "session":  # a grant's session, or a browser session
+            if not await self._session_exists(value):
+                raise NotFoundError(f"no session {value!r}")
             done = await self._revoker.revoke_session(value, actor=actor, reason=reason)
             return RevocationResult(kind, done, int(done))
         if kind == "token":
@@ -87,3 +85,12 @@ class RevocationService:
         }[kind]
         ended = await bulk(value, actor=actor, reason=reason)
         return RevocationResult(kind, True, len(ended))
+
+    async def _session_exists(self, session_id: str) -> bool:
+        for get in (self._storage.get_session, self._storage.get_browser_session):
+            try:
+                await get(session_id)
+            except storage_errors.NotFoundError:
+                continue
+            return True
+        return False

@@ -8,66 +8,15 @@ history): they come from stdin or a prompt.
 
 from __future__ import annotations
 
-import json
 import sys
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, NoReturn
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import click
 
-from passgate.cli.tables import Columns, Row, table
-
-API_PATH = "/admin/v1"
-
-
-@dataclass(frozen=True)
-class Target:
-    url: str
-    token: str
-    ca_file: str | None
-    output: str
-
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        """Call the API; the JSON answer (None for 204), or exit 1 with the error."""
-        import httpx
-
-        if not self.url:
-            fail("--url (or $PASSGATE_URL) is required: the issuer URL")
-        if not self.token:
-            fail("--token (or $PASSGATE_ADMIN_TOKEN) is required")
-        url = self.url.rstrip("/") + API_PATH + path
-        headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
-        try:
-            with httpx.Client(verify=self.ca_file or True, timeout=30.0) as client:
-                response = client.request(method, url, headers=headers, **kwargs)
-        except httpx.HTTPError as exc:
-            fail(f"cannot reach {self.url}: {exc}")
-        if response.status_code == 204:
-            return None
-        try:
-            body = response.json()
-        except ValueError:
-            body = {"error": f"HTTP {response.status_code}", "error_description": response.text}
-        if response.status_code >= 400:
-            error = body.get("error", "") if isinstance(body, dict) else ""
-            description = body.get("error_description", "") if isinstance(body, dict) else ""
-            fail(f"{response.status_code} {error}: {description}".rstrip(": "))
-        return body
-
-    def show(self, body: Any, rows: Sequence[Row] | None = None, columns: Columns = ()) -> None:
-        if self.output == "json":
-            click.echo(json.dumps(body, indent=2))
-        elif rows is not None:
-            click.echo(table(rows, columns))
-
-
-def fail(message: str) -> NoReturn:
-    click.echo(f"passgate admin: {message}", err=True)
-    sys.exit(1)
-
-
-pass_target = click.make_pass_decorator(Target)
+from passgate.cli.admin_sessions import browser_sessions, revoke, sessions
+from passgate.cli.admin_target import Target, deleted, fail, pass_target, read_secret, segment
+from passgate.cli.tables import Row
 
 
 @click.group("admin")
@@ -138,7 +87,7 @@ def _client_body(fields: Mapping[str, Any]) -> dict[str, Any]:
         if fields[key]:
             body[key] = list(fields[key])
     if fields["secret_stdin"]:
-        body["secret"] = _read_secret("client secret")
+        body["secret"] = read_secret("client secret")
     return body
 
 
@@ -159,7 +108,7 @@ def clients_list(target: Target) -> None:
 @click.argument("client_id")
 @pass_target
 def clients_get(target: Target, /, client_id: str) -> None:
-    _show_client(target, target.request("GET", f"/clients/{_segment(client_id)}"))
+    _show_client(target, target.request("GET", f"/clients/{segment(client_id)}"))
 
 
 @clients.command("create")
@@ -181,7 +130,7 @@ def clients_create(target: Target, /, client_id: str | None, **fields: Any) -> N
 def clients_update(target: Target, /, client_id: str, **fields: Any) -> None:
     """Change the given fields (lists given are replaced whole)."""
     body = _client_body(fields)
-    path = f"/clients/{_segment(client_id)}"
+    path = f"/clients/{segment(client_id)}"
     _show_client(target, target.request("PATCH", path, json=body))
 
 
@@ -189,8 +138,8 @@ def clients_update(target: Target, /, client_id: str, **fields: Any) -> None:
 @click.argument("client_id")
 @pass_target
 def clients_delete(target: Target, /, client_id: str) -> None:
-    target.request("DELETE", f"/clients/{_segment(client_id)}")
-    _deleted(target, "client", client_id)
+    target.request("DELETE", f"/clients/{segment(client_id)}")
+    deleted(target, "client", client_id)
 
 
 # -- users ---------------------------------------------------------------------------------
@@ -201,16 +150,6 @@ USER_COLUMNS = (("EMAIL", "email"), ("USERNAME", "username"), ("USER ID", "user_
 @admin_command.group("users")
 def users() -> None:
     """Users of the password database (static ones come from the config file)."""
-
-
-def _read_secret(what: str) -> str:
-    if sys.stdin.isatty():
-        value: str = click.prompt(what.capitalize(), hide_input=True, confirmation_prompt=True)
-        return value
-    value = sys.stdin.readline().rstrip("\r\n")
-    if not value:
-        fail(f"no {what} on stdin")
-    return value
 
 
 @users.command("list")
@@ -238,7 +177,7 @@ def users_create(
     if hashed:
         body["hash"] = hashed
     else:
-        body["password"] = _read_secret("password")
+        body["password"] = read_secret("password")
     created = target.request("POST", "/users", json=body)
     target.show(created, [created], USER_COLUMNS)
 
@@ -248,8 +187,8 @@ def users_create(
 @pass_target
 def users_set_password(target: Target, /, email: str) -> None:
     """Set a new password, read from stdin (or prompted for)."""
-    body = {"password": _read_secret("password")}
-    updated = target.request("PUT", f"/users/{_segment(email)}/password", json=body)
+    body = {"password": read_secret("password")}
+    updated = target.request("PUT", f"/users/{segment(email)}/password", json=body)
     target.show(updated, [updated], USER_COLUMNS)
 
 
@@ -257,64 +196,11 @@ def users_set_password(target: Target, /, email: str) -> None:
 @click.argument("email")
 @pass_target
 def users_delete(target: Target, /, email: str) -> None:
-    target.request("DELETE", f"/users/{_segment(email)}")
-    _deleted(target, "user", email)
+    target.request("DELETE", f"/users/{segment(email)}")
+    deleted(target, "user", email)
 
 
-# -- sessions, revocation, keys, audit -----------------------------------------------------
-SESSION_COLUMNS = (("ID", "id"), ("USER", "email"), ("CLIENT", "client_id"),
-                   ("CONNECTOR", "connector_id"), ("LAST USED", "last_used"),
-                   ("REVOKED BY", "revoked_by"))  # fmt: skip
-
-
-@admin_command.group("sessions")
-def sessions() -> None:
-    """Who is signed in where."""
-
-
-@sessions.command("list")
-@click.option("--user", "user_id", default="", help="A user id.")
-@click.option("--client", "client_id", default="")
-@click.option("--connector", "connector_id", default="")
-@click.option("--all", "include_revoked", is_flag=True, help="Include revoked and expired.")
-@pass_target
-def sessions_list(
-    target: Target, /, user_id: str, client_id: str, connector_id: str, include_revoked: bool
-) -> None:
-    params = {"user_id": user_id, "client_id": client_id, "connector_id": connector_id}
-    query = {key: value for key, value in params.items() if value}
-    if include_revoked:
-        query["include_revoked"] = "true"
-    body = target.request("GET", "/sessions", params=query)
-    target.show(body, body["sessions"], SESSION_COLUMNS)
-
-
-@admin_command.command("revoke")
-@click.argument("kind", type=click.Choice(["session", "user", "client", "connector", "token",
-                                           "all"]))  # fmt: skip
-@click.argument("value", required=False, default="")
-@click.option("--reason", default="")
-@click.option("--yes", is_flag=True, help="Confirm revoking everything (kind all).")
-@pass_target
-def revoke(target: Target, /, kind: str, value: str, reason: str, yes: bool) -> None:
-    """Revoke a session, a user's, client's or connector's tokens, one token (read from
-    stdin when VALUE is -), or everything (with --yes; also rotates the signing keys)."""
-    if kind == "all" and not yes:
-        fail("revoking everything signs every person out: confirm with --yes")
-    if kind != "all" and not value:
-        fail(f"revoke {kind} needs a value")
-    if kind == "token" and value == "-":
-        value = _read_secret("token")
-    body = {"kind": kind, "value": "" if kind == "all" else value, "reason": reason}
-    result = target.request("POST", "/revocations", json=body)
-    if target.output == "json":
-        target.show(result)
-    elif result["revoked"]:
-        click.echo(f"revoked {kind}; sessions ended: {result['sessions_revoked']}")
-    else:
-        click.echo(f"nothing to revoke ({kind} already revoked, expired or unknown)")
-
-
+# -- keys, audit ---------------------------------------------------------------------------
 @admin_command.group("keys")
 def keys() -> None:
     """Signing keys."""
@@ -369,14 +255,6 @@ def audit(target: Target, /, before_seq: int | None, limit: int, **filters: str)
     target.show(body, body["events"], AUDIT_COLUMNS)
 
 
-def _deleted(target: Target, what: str, name: str) -> None:
-    if target.output == "json":
-        target.show({"deleted": what, "id": name})
-    else:
-        click.echo(f"deleted {what} {name}")
-
-
-def _segment(value: str) -> str:
-    from urllib.parse import quote
-
-    return quote(value, safe="@")
+admin_command.add_command(sessions)
+admin_command.add_command(browser_sessions)
+admin_command.add_command(revoke)

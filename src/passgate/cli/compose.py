@@ -39,6 +39,8 @@ from passgate.kube import apiserver
 from passgate.kube.kubeconfig import clusters_from_config
 from passgate.kube.tokenreview import ClusterMapping, TokenReviewer
 from passgate.provider.audit import AuditLog
+from passgate.provider.backchannel import BackchannelNotifier
+from passgate.provider.browser import BrowserSessions, SessionPolicy
 from passgate.provider.connectors import ConnectorEntry, ConnectorRegistry
 from passgate.provider.directory import Directory
 from passgate.provider.introspection import Introspector
@@ -47,6 +49,7 @@ from passgate.provider.revocation import Revoker
 from passgate.provider.revocation_cache import RevocationCache
 from passgate.provider.sessions import Sessions
 from passgate.provider.settings import IMPLEMENTED_GRANTS, ProviderSettings, RefreshPolicy
+from passgate.provider.sso import SingleSignOn
 from passgate.provider.token import TokenEndpoint
 from passgate.provider.verify import TokenVerifier
 from passgate.server.app import create_app, create_telemetry_app, issuer_path, templates
@@ -71,7 +74,11 @@ class Runtime:
     telemetry: Starlette
     background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
 
+    notifier: BackchannelNotifier | None = None
+
     async def close(self) -> None:
+        if self.notifier is not None:
+            await self.notifier.close()
         await self.services.connectors.close()
         await self.services.storage.close()
 
@@ -88,6 +95,10 @@ def static_clients(config: Config) -> list[Client]:
             logo_url=client.logo_url or "",
             post_logout_redirect_uris=tuple(client.post_logout_redirect_uris),
             allowed_connectors=tuple(client.allowed_connectors),
+            backchannel_logout_uri=client.backchannel_logout_uri or "",
+            sso_shared_with=(
+                None if client.sso_shared_with is None else tuple(client.sso_shared_with)
+            ),
         )
         for client in config.static_clients
     ] + ([kubeconfig_client(config.issuer)] if config.kubernetes.clusters else [])
@@ -224,9 +235,10 @@ def admin_api(
 def web_settings(config: Config) -> WebSettings:
     web = config.web
     remote = web.client_remote_ip
+    https = urlsplit(config.issuer).scheme == "https"
     return WebSettings(
         issuer_path=issuer_path(config.issuer),
-        secure_cookies=urlsplit(config.issuer).scheme == "https",
+        secure_cookies=https,
         allowed_origins=tuple(web.allowed_origins),
         allowed_headers=tuple(web.allowed_headers),
         extra_headers=web.headers.as_dict(),
@@ -236,6 +248,21 @@ def web_settings(config: Config) -> WebSettings:
             config.frontend.issuer if config.frontend and config.frontend.issuer else "Passgate"
         ),
         logo_url=(config.frontend.logo_url if config.frontend and config.frontend.logo_url else ""),
+        session_cookie=config.sessions.cookie_name_for(https),
+        remember_me_default=config.sessions.remember_me_checked_by_default,
+    )
+
+
+def session_policy(config: Config) -> SessionPolicy:
+    sessions = config.sessions
+    return SessionPolicy(
+        absolute_lifetime=sessions.absolute_lifetime,
+        idle_timeout=sessions.valid_if_not_used_for,
+        remember_me_default=sessions.remember_me_checked_by_default,
+        share_by_default=sessions.sso_shared_with_default == "all",
+        # A Dex client refreshes (and the connector is asked again) when its ID token
+        # expires; a browser session asks as often.
+        identity_lifetime=config.expiry.id_tokens,
     )
 
 
@@ -265,8 +292,17 @@ async def build(
     )  # fmt: skip
     revocations = RevocationCache(storage, clock, on_revoke_all=keys.rotate_if_due)
     await revocations.load()
-    revoker = Revoker(storage, clock, revocations, issuer=issuer, audit=audit, keys=keys)
+    notifier = BackchannelNotifier(issuer=config.issuer, keys=keys, clock=clock, audit=audit)
+    revoker = Revoker(
+        storage, clock, revocations, issuer=issuer, audit=audit, keys=keys,
+        directory=directory, notifier=notifier,
+    )  # fmt: skip
     verifier = TokenVerifier(issuer, revocations)
+    sso = SingleSignOn(
+        browser=BrowserSessions(storage, clock, session_policy(config)),
+        directory=directory, connectors=connectors, settings=settings, issuer=issuer,
+        revoker=revoker, clock=clock,
+    )  # fmt: skip
     services = Services(
         settings=settings,
         web=web_settings(config),
@@ -300,6 +336,7 @@ async def build(
             storage, clock, verifier, sessions, issuer=config.issuer, policy=settings.refresh
         ),
         token_review=token_reviewer(config),
+        sso=sso,
         admin=admin_api(
             config,
             storage=storage,
@@ -319,4 +356,5 @@ async def build(
         app=create_app(services),
         telemetry=create_telemetry_app(services),
         background=[keys.run_forever, gc.run_forever, revocations.run_forever],
+        notifier=notifier,
     )

@@ -219,10 +219,18 @@ def _signer(signer: SignerConfig | None, expiry: ExpiryConfig) -> Iterator[Findi
         )
 
 
-@cross_check("sessions")
-def _sessions(sessions: dict[str, Any] | None) -> Iterator[Finding]:
-    if sessions is not None:
-        yield "warning", ("sessions",), "is recognised but not implemented yet; ignored"
+@cross_check("static_clients")
+def _sso_shared_with(clients: Sequence[StaticClient | None]) -> Iterator[Finding]:
+    """``ssoSharedWith`` names clients; a name that is none of them is a typo."""
+    if any(client is None for client in clients):
+        return
+    ids = {client.id for client in clients if client is not None}
+    for index, client in enumerate(clients):
+        assert client is not None
+        for position, peer in enumerate(client.sso_shared_with or ()):
+            if peer != "*" and peer not in ids:
+                loc = ("staticClients", index, "ssoSharedWith", position)
+                yield "warning", loc, f"{peer!r} is not a static client"
 
 
 @cross_check("mfa")

@@ -31,7 +31,7 @@ from passgate.config.base import (
     with_more_issues,
 )
 from passgate.config.environ import from_env
-from passgate.config.fields import AbsoluteURL, NonEmptyStr, PositiveDuration
+from passgate.config.fields import HTTPURL, AbsoluteURL, NonEmptyStr, PositiveDuration
 
 __all__ = [
     "DEX_MIN_BCRYPT_COST",
@@ -164,9 +164,13 @@ class StaticClient(DexModel):
     client_credentials_claims: dict[str, Any] | None = Field(
         default=None, alias="clientCredentialsClaims"
     )
-    # Dex fields for its sessions/MFA work: accepted, reported as not implemented yet.
-    mfa_chain: list[str] = Field(default_factory=list, alias="mfaChain")
+    # OpenID Back-Channel Logout 1.0 §2.2 (Dex's field name): where logout tokens go.
+    backchannel_logout_uri: HTTPURL | None = Field(default=None, alias="backchannelLogoutURI")
+    # Which clients may reuse a browser session this client signed in; None: the
+    # sessions.ssoSharedWithDefault; [] nobody; "*" everybody (Dex DEP 4560).
     sso_shared_with: list[str] | None = Field(default=None, alias="ssoSharedWith")
+    # Dex field for its MFA work: accepted, reported as not implemented yet.
+    mfa_chain: list[str] = Field(default_factory=list, alias="mfaChain")
 
     @model_validator(mode="wrap")
     @classmethod
@@ -190,8 +194,6 @@ class StaticClient(DexModel):
             )
         if self.mfa_chain:
             self.note(("mfaChain",), "is recognised but not implemented yet (no MFA)")
-        if self.sso_shared_with is not None:
-            self.note(("ssoSharedWith",), "is recognised but not implemented yet")
         return self
 
 

@@ -37,6 +37,7 @@ from passgate.config.server import (
     TelemetryConfig,
     WebConfig,
 )
+from passgate.config.sessions import SessionsConfig
 from passgate.config.storage import StorageConfig
 
 __all__ = ["Config", "partial_sections"]
@@ -59,7 +60,7 @@ class Config(DexModel):
     static_passwords: list[StaticPassword] = Field(default_factory=list, alias="staticPasswords")
     connectors: list[ConnectorConfig] = Field(default_factory=list)
     frontend: FrontendConfig = Field(default_factory=FrontendConfig)
-    sessions: dict[str, Any] | None = None  # recognised; implemented in a later issue
+    sessions: SessionsConfig = Field(default_factory=SessionsConfig)
     mfa: dict[str, Any] | None = None  # recognised; implemented in a later issue
     kubernetes: KubernetesConfig = Field(default_factory=KubernetesConfig)  # Passgate's own
     admin: AdminConfig | None = None  # Passgate's own: None disables the admin API

@@ -104,6 +104,25 @@ class ConsentRequiredError(OAuthError):
     error = "consent_required"
 
 
+class InteractionRequiredError(OAuthError):
+    """``prompt=none`` but the person must do something else first, such as choose
+    another way to sign in (OIDC Core §3.1.2.6)."""
+
+    error = "interaction_required"
+
+
+class RequestNotSupportedError(OAuthError):
+    """The ``request`` parameter (a request object) is not supported (OIDC Core §3.1.2.6)."""
+
+    error = "request_not_supported"
+
+
+class RequestURINotSupportedError(OAuthError):
+    """The ``request_uri`` parameter is not supported (OIDC Core §3.1.2.6)."""
+
+    error = "request_uri_not_supported"
+
+
 class InvalidTokenError(OAuthError):
     """The access token is expired, revoked, malformed or invalid (RFC 6750 §3.1)."""
 

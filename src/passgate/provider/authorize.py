@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from passgate.clock import Clock
 from passgate.oauth2 import pkce
@@ -12,6 +12,8 @@ from passgate.oauth2.errors import (
     InvalidScopeError,
     LoginRequiredError,
     OAuthError,
+    RequestNotSupportedError,
+    RequestURINotSupportedError,
     UnauthorizedClientError,
     UnsupportedResponseTypeError,
 )
@@ -22,7 +24,8 @@ from passgate.provider.connectors import ConnectorEntry, ConnectorRegistry
 from passgate.provider.directory import Directory
 from passgate.provider.ids import new_id
 from passgate.provider.settings import AUTHORIZATION_CODE, DEVICE_CODE, ProviderSettings
-from passgate.storage.models import AuthRequest, Client
+from passgate.provider.sso import Reuse, SingleSignOn
+from passgate.storage.models import AuthRequest, BrowserSession, Client
 
 _PROMPTS = frozenset({"none", "login", "consent", "select_account"})
 MAX_AGE_LIMIT = 2**31 - 1
@@ -35,12 +38,15 @@ class UntrustedRedirectError(OAuthError):
 
 @dataclass(frozen=True, slots=True)
 class Authorization:
-    """A stored authorization request and where the person goes next."""
+    """A stored authorization request and where the person goes next: signed in already
+    by the browser's session (``request.logged_in``), asked which account to use
+    (``reuse.choose_account``), or to the chooser or the one connector."""
 
     request: AuthRequest
     client: Client
     connectors: tuple[ConnectorEntry, ...]
     show_chooser: bool
+    reuse: Reuse = field(default_factory=Reuse)
 
 
 async def trusted_peer(directory: Directory, client_id: str, peer_id: str) -> bool:
@@ -67,9 +73,12 @@ async def authorize(
     connectors: ConnectorRegistry,
     settings: ProviderSettings,
     clock: Clock,
+    sso: SingleSignOn | None = None,
+    session: BrowserSession | None = None,
 ) -> Authorization:
     """Validate an authorization request and store it. Errors before the redirect URI is
-    trusted raise :class:`UntrustedRedirectError`; later ones carry the redirect."""
+    trusted raise :class:`UntrustedRedirectError`; later ones carry the redirect. With
+    ``sso``, the browser's ``session`` may sign the person in at once."""
     client_id = params.get("client_id", "")
     if not client_id:
         raise UntrustedRedirectError("missing required parameter 'client_id'")
@@ -96,19 +105,26 @@ async def authorize(
             usable = tuple(entry for entry in usable if entry.id == wanted)
             if not usable:
                 raise InvalidRequestError(f"connector {wanted[:64]!r} is not available")
-        prompt = set(params.get("prompt", "").split())
-        if "none" in prompt:
+        prompt = frozenset(params.get("prompt", "").split())
+        if sso is not None:
+            hint = params.get("id_token_hint", "")
+            reuse = await sso.decide(request, client, usable, prompt, hint, session)
+        elif "none" in prompt:
             # OIDC Core §3.1.2.6: no sign-in session exists to reuse without showing a page.
             raise LoginRequiredError("prompt=none but the user must sign in")
+        else:
+            reuse = Reuse()
     except OAuthError as error:
         raise error.redirect_to(redirect_uri, state) from None
+    if sso is not None and reuse.session is not None:
+        request = sso.signed_in(request, reuse.session)
     # Several connectors always need a choice; one is skipped unless the config says not to
     # (Dex ``alwaysShowLoginScreen``) and the client did not name it with connector_id.
     show_chooser = len(usable) > 1 or (
         settings.always_show_login_screen and not params.get("connector_id")
     )
     await directory.storage.create_auth_request(request)
-    return Authorization(request, client, usable, show_chooser)
+    return Authorization(request, client, usable, show_chooser, reuse)
 
 
 def _device_sign_in(redirect_uri: str, settings: ProviderSettings) -> bool:
@@ -134,9 +150,11 @@ def _validate(
     mode = params.get("response_mode", "")
     if mode and mode != "query":
         raise InvalidRequestError(f"response_mode {mode[:32]!r} is not supported")
-    if params.get("request") or params.get("request_uri"):
-        # OIDC Core §6: request objects are optional; refuse them explicitly.
-        raise OAuthError("request objects are not supported")
+    # OIDC Core §6: request objects are optional; refuse them explicitly (§3.1.2.6).
+    if params.get("request"):
+        raise RequestNotSupportedError("request objects are not supported")
+    if params.get("request_uri"):
+        raise RequestURINotSupportedError("request_uri is not supported")
     scopes = split(params.get("scope", ""))
     if OPENID not in scopes:
         raise InvalidScopeError("the 'openid' scope is required")
@@ -172,4 +190,6 @@ def _validate(
         pkce=challenge,
         hmac_key=secrets.token_bytes(32),
         max_age=max_age,
+        acr_values=tuple(params.get("acr_values", "").split())[:10],
+        login_hint=params.get("login_hint", "")[:256],
     )

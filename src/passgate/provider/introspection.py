@@ -89,7 +89,8 @@ class Introspector:
             return INACTIVE
         if self._verifier.revocations.is_revoked(TokenFacts.of_refresh_token(token)):
             return INACTIVE
-        if token.session_id and not await self._sessions.is_active(token.session_id):
+        session = await self._sessions.active_grant(token.session_id) if token.session_id else None
+        if token.session_id and session is None:
             return INACTIVE
         body: dict[str, Any] = {
             "active": True,
@@ -102,8 +103,8 @@ class Introspector:
         }
         if self._policy.absolute_lifetime is not None:
             body["exp"] = int((token.created_at + self._policy.absolute_lifetime).timestamp())
-        if token.session_id:
-            body["sid"] = token.session_id
+        if session is not None:
+            body["sid"] = session.sid
         username = token.claims.preferred_username or token.claims.email
         if username:
             body["username"] = username

@@ -112,11 +112,12 @@ class ResponseMinter:
         """The token response for ``grant``: with ``new_refresh_id`` a new refresh token
         under that id (when ``offline_access`` was granted), with ``refresh_token`` the
         rotated one. The session is checked first, so an ended one leaves nothing behind."""
+        sid = grant.session_id  # the grant's own session, or its browser session's
         if grant.session_id and self._sessions is not None:
             refreshable = refresh_token is not None or (
                 new_refresh_id is not None and OFFLINE_ACCESS in grant.scopes
             )
-            await self._sessions.use(grant.session_id, refresh=refreshable)
+            sid = (await self._sessions.use(grant.session_id, refresh=refreshable)).sid
         if new_refresh_id is not None:
             refresh_token = await self.new_refresh_token(grant, new_refresh_id)
         aud = audience(grant.client_id, grant.scopes)
@@ -127,7 +128,7 @@ class ResponseMinter:
             scopes=grant.scopes,
             connector_id=grant.connector_id,
             jti=jti or new_id(),
-            session_id=grant.session_id,
+            session_id=sid,
         )
         signed_id_token = None
         if id_token and OPENID in grant.scopes:
@@ -141,7 +142,7 @@ class ResponseMinter:
                 access_token=access.token,
                 code=code,
                 auth_time=grant.auth_time,
-                session_id=grant.session_id,
+                session_id=sid,
             )
         # exp is whole seconds; round up so a one-hour token says 3600, not 3599.
         expires_in = max(0, math.ceil((access.expiry - self._clock()).total_seconds()))

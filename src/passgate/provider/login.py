@@ -13,12 +13,14 @@ from passgate.connectors.base import Identity, PasswordConnector, Scopes
 from passgate.oauth2.errors import AccessDeniedError, OAuthError
 from passgate.oauth2.scopes import GROUPS, OFFLINE_ACCESS
 from passgate.provider.connectors import ConnectorEntry
+from passgate.provider.identity import claims_of
 from passgate.provider.ids import new_secret, secret_hash
 from passgate.provider.limits import LoginLimiter
 from passgate.provider.sessions import Origin, Sessions
 from passgate.provider.settings import ProviderSettings
+from passgate.provider.sso import SingleSignOn
 from passgate.storage.base import NotFoundError, Storage
-from passgate.storage.models import AuthCode, AuthRequest, Claims
+from passgate.storage.models import AuthCode, AuthRequest
 
 #: An unredeemed code's session outlives the code a little (a code is still good at the
 #: very instant of its expiry); then garbage collection removes it.
@@ -41,17 +43,6 @@ async def load_request(storage: Storage, request_id: str, clock: Clock) -> AuthR
 
 def scopes_for(scopes: tuple[str, ...]) -> Scopes:
     return Scopes(offline_access=OFFLINE_ACCESS in scopes, groups=GROUPS in scopes)
-
-
-def claims_of(identity: Identity) -> Claims:
-    return Claims(
-        user_id=identity.user_id,
-        username=identity.username,
-        preferred_username=identity.preferred_username,
-        email=identity.email,
-        email_verified=identity.email_verified,
-        groups=identity.groups,
-    )
 
 
 async def check_password(
@@ -86,9 +77,16 @@ async def check_password(
 
 
 async def finish_login(
-    storage: Storage, request: AuthRequest, entry: ConnectorEntry, identity: Identity, clock: Clock
+    storage: Storage,
+    request: AuthRequest,
+    entry: ConnectorEntry,
+    identity: Identity,
+    clock: Clock,
+    *,
+    browser_session_id: str = "",
 ) -> AuthRequest:
-    """Record who signed in; the request then waits for approval."""
+    """Record who signed in (into ``browser_session_id``, the browser's session, when
+    there is one); the request then waits for approval."""
 
     def mark(old: AuthRequest) -> AuthRequest:
         if old.logged_in:  # single use: a replayed login or callback cannot re-enter
@@ -100,13 +98,10 @@ async def finish_login(
             connector_id=entry.id,
             connector_data=identity.connector_data,
             auth_time=clock(),
+            browser_session_id=browser_session_id,
         )
 
     return await storage.update_auth_request(request.id, mark)
-
-
-def needs_approval(request: AuthRequest, settings: ProviderSettings) -> bool:
-    return request.force_approval_prompt or not settings.skip_approval_screen
 
 
 def _with_query(uri: str, params: dict[str, str]) -> str:
@@ -134,10 +129,13 @@ async def issue_code(
     *,
     sessions: Sessions | None = None,
     origin: Origin | None = None,
+    sso: SingleSignOn | None = None,
+    consented: bool = False,
 ) -> str:
     """Turn an approved, signed-in request into a code; returns the client redirect.
     With ``sessions`` the sign-in starts a session (from ``origin``) that owns what the
-    code issues."""
+    code issues; with ``sso`` it is made through the browser's session (the person
+    ``consented`` on the approval page or not)."""
     if not request.logged_in or request.claims is None:
         raise RequestExpiredError("this sign-in request is not signed in")
     try:
@@ -148,6 +146,9 @@ async def issue_code(
     code = new_secret()
     expiry = clock() + settings.auth_code_lifetime
     session_id = ""
+    device = request.redirect_uri == settings.device_callback_uri
+    # The device's tokens are its own: signing out of the browser does not end them.
+    through = "" if device else request.browser_session_id
     if sessions is not None:
         session = await sessions.start(
             claims=request.claims,
@@ -156,9 +157,12 @@ async def issue_code(
             scopes=request.scopes,
             origin=origin or Origin(),
             until=expiry + CODE_SESSION_GRACE,
-            via="device" if request.redirect_uri == settings.device_callback_uri else "browser",
+            via="device" if device else "sso" if request.sso else "browser",
+            browser_session_id=through if sso is not None else "",
         )
         session_id = session.id
+    if sso is not None and through and session_id:
+        await sso.join(request, session_id, consented=consented)
     await storage.create_auth_code(
         AuthCode(
             id=secret_hash(code),

@@ -5,8 +5,10 @@ fine, §2: the signature must still verify with a key we keep). ``client_id``, w
 with a hint, must be one of its audiences. ``post_logout_redirect_uri`` must exactly
 match one of the client's ``postLogoutRedirectURIs`` (§3, the client known from
 ``client_id`` or the hint), or the request is refused with a page, never a redirect.
-Without a valid hint nobody can tell whose session is meant, so the person is asked to
-confirm (§2: a logout request can be forged) and no session is ended.
+Without a valid hint nobody can tell whether the person asked for it, so they confirm
+first (§2: a logout request can be forged). Either way the browser's own session ends
+too (unless the hint names another person): single sign-on ends with it everywhere, and
+every client of it that registered a back-channel logout URI is told.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from passgate.provider.directory import Directory
 from passgate.provider.revocation import Revoker
 from passgate.provider.revocation_cache import TokenFacts
 from passgate.provider.verify import token_kind
+from passgate.storage.models import BrowserSession
 from passgate.tokens.issuer import TokenIssuer, VerifiedToken
 
 __all__ = ["LogoutRequest", "check_logout", "end_session"]
@@ -87,20 +90,41 @@ async def _hint(value: str, issuer: TokenIssuer) -> VerifiedToken | None:
 
 
 async def end_session(
-    request: LogoutRequest, *, revoker: Revoker, audit: AuditLog, remote_addr: str = ""
+    request: LogoutRequest,
+    *,
+    revoker: Revoker,
+    audit: AuditLog,
+    browser: BrowserSession | None = None,
+    remote_addr: str = "",
 ) -> bool:
-    """End the hinted session (if any) and record the logout; whether a session ended."""
+    """End the hinted session and the ``browser``'s own session (unless the hint names
+    another person), and record the logout; whether a session ended."""
     hint = request.hint
     user_id, connector_id, session_id = "", "", ""
     if hint is not None:
         facts = TokenFacts.of_token(hint)
         user_id, connector_id, session_id = facts.user_id, facts.connector_id, facts.session_id
+    elif browser is not None:
+        user_id, connector_id, session_id = browser.user_id, browser.connector_id, browser.id
     email = hint.claims.get("email") if hint is not None else None
-    actor = email if isinstance(email, str) and email else user_id or "anonymous"
+    if not isinstance(email, str) or not email:
+        email = browser.claims.email if browser is not None and hint is None else ""
+    actor = email or user_id or "anonymous"
     ended = False
     if session_id:
         ended = await revoker.revoke_session(
             session_id, actor=actor, reason="RP-initiated logout", revoked_by="logout"
+        )
+    same_person = browser is not None and (browser.user_id, browser.connector_id) == (
+        user_id,
+        connector_id,
+    )
+    if browser is not None and browser.id != session_id and same_person:
+        ended = (
+            await revoker.end_browser_session(
+                browser.id, actor=actor, reason="RP-initiated logout", revoked_by="logout"
+            )
+            or ended
         )
     await audit.record(
         actions.LOGOUT,

@@ -21,18 +21,14 @@ from datetime import datetime, timedelta
 import structlog
 
 from passgate.clock import Clock
-from passgate.connectors.base import (
-    ConnectorError,
-    Identity,
-    RefreshConnector,
-    UpstreamUnavailableError,
-)
+from passgate.connectors.base import ConnectorError, UpstreamUnavailableError
 from passgate.oauth2.errors import InvalidGrantError, InvalidScopeError, TemporarilyUnavailableError
 from passgate.oauth2.params import Params
 from passgate.oauth2.scopes import split
 from passgate.provider.connectors import ConnectorRegistry
+from passgate.provider.identity import refresh_identity
 from passgate.provider.issue import Grant, ResponseMinter, TokenResponse
-from passgate.provider.login import claims_of, scopes_for
+from passgate.provider.login import scopes_for
 from passgate.provider.revocation import Revoker
 from passgate.provider.sessions import SessionEndedError
 from passgate.provider.settings import REFRESH_TOKEN, RefreshPolicy
@@ -198,20 +194,10 @@ class RefreshGrant:
         entry = self._connectors.get(token.connector_id)
         if entry is None:
             raise InvalidGrantError("the connector of this refresh token no longer exists")
-        if not isinstance(entry.connector, RefreshConnector):
-            return token.claims, token.connector_data
-        old = token.claims
-        identity = Identity(
-            user_id=old.user_id,
-            username=old.username,
-            preferred_username=old.preferred_username,
-            email=old.email,
-            email_verified=old.email_verified,
-            groups=old.groups,
-            connector_data=token.connector_data,
-        )
         try:
-            fresh = await entry.connector.refresh(scopes_for(scopes), identity)
+            return await refresh_identity(
+                entry, scopes_for(scopes), token.claims, token.connector_data
+            )
         except UpstreamUnavailableError as error:
             raise upstream_unavailable(entry.id, error) from None
         except ConnectorError as error:
@@ -221,14 +207,16 @@ class RefreshGrant:
             raise InvalidGrantError(f"the upstream identity is no longer valid: {error}") from None
         except Exception as error:
             raise upstream_unavailable(entry.id, error) from None
-        return claims_of(fresh), fresh.connector_data or token.connector_data
 
     async def _revoke(self, token_id: str) -> None:
         with contextlib.suppress(NotFoundError):
             await self._storage.delete_refresh_token(token_id)
 
     async def _end_session(self, token: RefreshToken, reason: str, revoked_by: str) -> None:
+        """End the token's grant; when the upstream refused the person, their browser
+        session too (a person disabled upstream loses every site)."""
         if token.session_id and self._revoker is not None:
             await self._revoker.revoke_session(
-                token.session_id, actor="system", reason=reason, revoked_by=revoked_by
-            )
+                token.session_id, actor="system", reason=reason, revoked_by=revoked_by,
+                with_browser=revoked_by == "upstream",
+            )  # fmt: skip

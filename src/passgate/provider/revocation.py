@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import structlog
 
@@ -24,13 +25,16 @@ from passgate.keys import KeyManager
 from passgate.oauth2.errors import InvalidTokenError, OAuthError, UnauthorizedClientError
 from passgate.provider import audit as actions
 from passgate.provider.audit import AuditLog
+from passgate.provider.backchannel import BackchannelNotifier, LogoutTarget
+from passgate.provider.directory import Directory
 from passgate.provider.ids import new_id
 from passgate.provider.revocation_cache import RevocationCache, TokenFacts
 from passgate.provider.verify import token_kind
 from passgate.storage.base import NotFoundError, Storage
-from passgate.storage.models import RefreshToken, Revocation, Session, SessionFilter
+from passgate.storage.models import BrowserSessionFilter, RefreshToken, Revocation, SessionFilter
 from passgate.tokens import refresh as refresh_tokens
 from passgate.tokens.issuer import TokenIssuer
+from passgate.tokens.subject import encode_subject
 
 log = structlog.get_logger("passgate.revocation")
 
@@ -41,6 +45,14 @@ RULE_MARGIN = timedelta(minutes=1)
 
 # What ``revoke_token`` found: a refresh token, an access token (by value or by jti).
 REFRESH, ACCESS, JTI = "refresh_token", "access_token", "jti"
+
+
+class _Revocable(Protocol):
+    @property
+    def revoked_at(self) -> datetime | None: ...
+
+
+Revocable = TypeVar("Revocable", bound=_Revocable)
 
 
 class UnsupportedTokenTypeError(OAuthError):
@@ -62,6 +74,8 @@ class Revoker:
         issuer: TokenIssuer,
         audit: AuditLog | None = None,
         keys: KeyManager | None = None,
+        directory: Directory | None = None,
+        notifier: BackchannelNotifier | None = None,
     ) -> None:
         self._storage = storage
         self._clock = clock
@@ -69,6 +83,9 @@ class Revoker:
         self._issuer = issuer
         self._audit = audit
         self._keys = keys
+        # Back-Channel Logout: the clients' logout URIs, and who delivers.
+        self._directory = directory
+        self._notifier = notifier
 
     # -- one token ---------------------------------------------------------------------
     async def revoke_token(
@@ -168,29 +185,32 @@ class Revoker:
 
     # -- sessions ----------------------------------------------------------------------
     async def revoke_session(
-        self, session_id: str, *, actor: str, reason: str = "", revoked_by: str = ""
+        self,
+        session_id: str,
+        *,
+        actor: str,
+        reason: str = "",
+        revoked_by: str = "",
+        with_browser: bool = False,
     ) -> bool:
-        """End one session and every token minted under it; False when it is unknown or
-        was already revoked. ``revoked_by`` (default ``actor``) is kept on the session."""
-        now = self._clock()
-        ended: list[Session] = []
-
-        def end(old: Session) -> Session:
-            ended[:] = []
-            if old.revoked_at is not None:
-                return old
-            new = dataclasses.replace(old, revoked_at=now, revoked_by=revoked_by or actor)
-            ended.append(new)
-            return new
-
+        """End one grant session and every token minted under it; False when it is
+        unknown or was already revoked. ``revoked_by`` (default ``actor``) is kept on the
+        session. A ``session_id`` that names a browser session ends that instead;
+        ``with_browser`` ends the browser session the grant was made through as well (the
+        upstream no longer vouches for the person)."""
         try:
-            await self._storage.update_session(session_id, end)
+            session = await self._mark(self._storage.update_session, session_id, actor, revoked_by)
         except NotFoundError:
+            return await self.end_browser_session(
+                session_id, actor=actor, reason=reason, revoked_by=revoked_by
+            )
+        if session is None:
             return False
-        if not ended:
-            return False
-        session = ended[0]
-        await self._add_rule("session", session.id, actor, reason)
+        if session.browser_session_id:
+            # Other clients share the sid: refuse only this client's tokens under it.
+            await self._add_rule("grant", f"{session.sid} {session.client_id}", actor, reason)
+        else:
+            await self._add_rule("session", session.id, actor, reason)
         await self._record(
             actions.SESSION_REVOKE,
             actor,
@@ -201,7 +221,73 @@ class Revoker:
             session_id=session.id,
             details={"reason": reason},
         )
+        await self._notify([session.client_id], session.sid, session.user_id,
+                           session.connector_id, actor)  # fmt: skip
+        if with_browser and session.browser_session_id:
+            await self.end_browser_session(
+                session.browser_session_id, actor=actor, reason=reason, revoked_by=revoked_by
+            )
         return True
+
+    async def end_browser_session(
+        self, session_id: str, *, actor: str, reason: str = "", revoked_by: str = ""
+    ) -> bool:
+        """End a browser session (a sign-out, an admin, a replaced sign-in): every grant
+        made through it, every token carrying its ``sid``, and its forward-auth cookies;
+        every client of it that asked for Back-Channel Logout is told. False when it is
+        unknown or was already ended."""
+        try:
+            session = await self._mark(
+                self._storage.update_browser_session, session_id, actor, revoked_by
+            )
+        except NotFoundError:
+            return False
+        if session is None:
+            return False
+        # The session first, then its grants: a code issued meanwhile checks the session
+        # after its grant is stored (``login.issue_code``), so none escapes both.
+        await self._storage.revoke_sessions(
+            SessionFilter(browser_session_id=session.id), self._clock(), revoked_by or actor
+        )
+        await self._add_rule("session", session.id, actor, reason)
+        await self._record(
+            actions.SESSION_REVOKE,
+            actor,
+            subject=session.id,
+            user_id=session.user_id,
+            connector_id=session.connector_id,
+            session_id=session.id,
+            details={"scope": "browser", "reason": reason},
+        )
+        await self._notify(session.clients, session.id, session.user_id, session.connector_id,
+                           actor)  # fmt: skip
+        return True
+
+    async def _mark(
+        self,
+        update: Callable[[str, Callable[[Revocable], Revocable]], Awaitable[Revocable]],
+        record_id: str,
+        actor: str,
+        revoked_by: str,
+    ) -> Revocable | None:
+        """Mark a (browser) session revoked: the record when this call ended it, None
+        when it had ended already (``NotFoundError`` when there is no such record)."""
+        now = self._clock()
+        ended: list[Revocable] = []
+
+        def end(old: Revocable) -> Revocable:
+            ended[:] = []
+            if old.revoked_at is not None:
+                return old
+            # Both record types are frozen dataclasses with revoked_at and revoked_by.
+            new = dataclasses.replace(  # type: ignore[type-var]
+                old, revoked_at=now, revoked_by=revoked_by or actor
+            )
+            ended.append(new)
+            return new
+
+        await update(record_id, end)
+        return ended[0] if ended else None
 
     async def revoke_user(self, user_id: str, *, actor: str, reason: str = "") -> list[str]:
         """Every session and token of a user id (of any connector); the sessions ended."""
@@ -245,7 +331,14 @@ class Revoker:
         if kind != "all" and not value:
             raise ValueError(f"revoking by {kind} needs a {kind} id")
         await self._add_rule(kind, value, actor, reason)
-        ended = await self._storage.revoke_sessions(which, self._clock(), actor)
+        now = self._clock()
+        ended = await self._storage.revoke_sessions(which, now, actor)
+        browsers: list[str] = []
+        if kind != "client":
+            # The person must sign in again, so their browsers' sessions end too; a
+            # client's grants end without ending anybody's browser session.
+            every = BrowserSessionFilter(user_id=which.user_id, connector_id=which.connector_id)
+            browsers = await self._storage.revoke_browser_sessions(every, now, actor)
         await self._record(
             actions.SESSION_REVOKE,
             actor,
@@ -253,9 +346,33 @@ class Revoker:
             user_id=value if kind == "user" else "",
             client_id=value if kind == "client" else "",
             connector_id=value if kind == "connector" else "",
-            details={"scope": kind, "sessions": str(len(ended)), "reason": reason},
-        )
+            details={"scope": kind, "sessions": str(len(ended)),
+                     "browser_sessions": str(len(browsers)), "reason": reason},
+        )  # fmt: skip
+        for browser_id in browsers:
+            with contextlib.suppress(NotFoundError):
+                session = await self._storage.get_browser_session(browser_id)
+                await self._notify(session.clients, session.id, session.user_id,
+                                   session.connector_id, actor)  # fmt: skip
         return ended
+
+    async def _notify(
+        self, client_ids: Sequence[str], sid: str, user_id: str, connector_id: str, actor: str
+    ) -> None:
+        """Back-Channel Logout 1.0: tell each client that registered a logout URI that
+        the session ``sid`` ended (delivered in the background)."""
+        if self._notifier is None or self._directory is None:
+            return
+        targets = []
+        for client_id in dict.fromkeys(client_ids):
+            client = await self._directory.find_client(client_id)
+            if client is not None and client.backchannel_logout_uri:
+                targets.append(LogoutTarget(client.id, client.backchannel_logout_uri))
+        if targets:
+            self._notifier.notify(
+                targets, sid=sid, subject=encode_subject(user_id, connector_id),
+                user_id=user_id, connector_id=connector_id, actor=actor,
+            )  # fmt: skip
 
     # -- rules -------------------------------------------------------------------------
     async def _add_rule(

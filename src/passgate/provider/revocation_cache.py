@@ -9,9 +9,11 @@ replica whose clock runs behind ours by less than that (or a slow commit) is not
 a full reload every ``resync`` is the backstop. Rules are dropped once past their expiry.
 
 What a rule refuses (``Revocation.kind``): ``session`` every token carrying that ``sid``;
-``token`` the token with that ``jti``; ``user``, ``client``, ``connector`` and ``all``
-the tokens of that user id (from ``sub``), client (``azp`` or ``aud``), connector (from
-``sub``), or every token, issued at or before ``issued_before``. ``iat`` has whole
+``token`` the token with that ``jti``; ``grant`` (``"<sid> <client id>"``) the tokens of
+one client under a browser session that other clients share, ``user``, ``client``,
+``connector`` and ``all`` the tokens of that user id (from ``sub``), client (``azp`` or
+``aud``), connector (from ``sub``), or every token, issued at or before
+``issued_before``. ``iat`` has whole
 seconds, so a token issued in the same second as such a rule is refused too.
 """
 
@@ -21,6 +23,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 import structlog
 
@@ -34,6 +37,8 @@ __all__ = ["RevocationCache", "TokenFacts"]
 
 log = structlog.get_logger("passgate.revocation")
 
+K = TypeVar("K")
+
 
 @dataclass(frozen=True, slots=True)
 class TokenFacts:
@@ -45,6 +50,7 @@ class TokenFacts:
     user_id: str = ""
     connector_id: str = ""
     clients: tuple[str, ...] = ()
+    client_id: str = ""  # the client it was issued to (``azp``), for ``grant`` rules
 
     @classmethod
     def of_token(cls, token: VerifiedToken) -> TokenFacts:
@@ -61,6 +67,7 @@ class TokenFacts:
             user_id=user_id,
             connector_id=connector_id,
             clients=tuple(client for client in clients if client),
+            client_id=token.client_id,
         )
 
     @classmethod
@@ -72,6 +79,7 @@ class TokenFacts:
             user_id=token.claims.user_id,
             connector_id=token.connector_id,
             clients=(token.client_id,),
+            client_id=token.client_id,
         )
 
 
@@ -186,7 +194,9 @@ class RevocationCache:
             return True
         if facts.jti and facts.jti in index.tokens:
             return True
+        grant = index.grants.get((facts.session_id, facts.client_id)) if index.grants else None
         cutoffs = [
+            grant,
             index.users.get(facts.user_id) if facts.user_id else None,
             index.connectors.get(facts.connector_id) if facts.connector_id else None,
             index.everything,
@@ -204,6 +214,7 @@ class _Index:
     def __init__(self) -> None:
         self.sessions: set[str] = set()
         self.tokens: set[str] = set()
+        self.grants: dict[tuple[str, str], datetime] = {}
         self.users: dict[str, datetime] = {}
         self.clients: dict[str, datetime] = {}
         self.connectors: dict[str, datetime] = {}
@@ -217,12 +228,19 @@ class _Index:
         elif rule.kind == "all":
             if self.everything is None or rule.issued_before > self.everything:
                 self.everything = rule.issued_before
+        elif rule.kind == "grant":
+            sid, _, client_id = rule.value.partition(" ")
+            _keep_later(self.grants, (sid, client_id), rule.issued_before)
         else:
             table = {"user": self.users, "client": self.clients, "connector": self.connectors}
             target = table.get(rule.kind)
             if target is None:
                 log.warning("ignoring a revocation rule of unknown kind", kind=rule.kind[:32])
                 return
-            old = target.get(rule.value)
-            if old is None or rule.issued_before > old:
-                target[rule.value] = rule.issued_before
+            _keep_later(target, rule.value, rule.issued_before)
+
+
+def _keep_later(table: dict[K, datetime], key: K, cutoff: datetime) -> None:
+    old = table.get(key)
+    if old is None or cutoff > old:
+        table[key] = cutoff

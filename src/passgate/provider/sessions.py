@@ -120,9 +120,11 @@ class Sessions:
         origin: Origin,
         until: datetime,
         via: str,
+        browser_session_id: str = "",
     ) -> Session:
         """A new session of a successful sign-in (``via``: how, for the audit log), valid
-        until ``until`` unless tokens are minted under it."""
+        until ``until`` unless tokens are minted under it; made through the browser
+        session ``browser_session_id`` when given (its tokens then carry that ``sid``)."""
         now = self._clock()
         origin = origin.trimmed()
         session = Session(
@@ -137,6 +139,7 @@ class Sessions:
             expiry=until,
             remote_addr=origin.remote_addr,
             user_agent=origin.user_agent,
+            browser_session_id=browser_session_id,
         )
         await self._storage.create_session(session)
         await self.record(
@@ -148,7 +151,8 @@ class Sessions:
             connector_id=connector_id,
             session_id=session.id,
             remote_addr=origin.remote_addr,
-            details={"via": via},
+            details={"via": via}
+            | ({"browser_session": browser_session_id} if browser_session_id else {}),
         )
         return session
 
@@ -185,9 +189,22 @@ class Sessions:
         except NotFoundError:
             raise SessionEndedError("the sign-in session has ended") from None
 
-    async def is_active(self, session_id: str) -> bool:
+    async def is_active(self, sid: str) -> bool:
+        """Whether the session a token's ``sid`` names, a grant's own or a browser
+        session, has neither ended nor expired."""
+        return await self.active_grant(sid) is not None or await self._browser_active(sid)
+
+    async def active_grant(self, session_id: str) -> Session | None:
+        """The grant session, unless it has ended."""
         try:
             session = await self._storage.get_session(session_id)
+        except NotFoundError:
+            return None
+        return session if is_active(session, self._clock()) else None
+
+    async def _browser_active(self, session_id: str) -> bool:
+        try:
+            session = await self._storage.get_browser_session(session_id)
         except NotFoundError:
             return False
         return is_active(session, self._clock())

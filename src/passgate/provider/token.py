@@ -28,10 +28,11 @@ from passgate.provider.authorize import check_scopes
 from passgate.provider.connectors import ConnectorRegistry
 from passgate.provider.device import DeviceFlow
 from passgate.provider.directory import Directory
+from passgate.provider.identity import claims_of
 from passgate.provider.ids import new_id, secret_hash
 from passgate.provider.issue import Grant, RedeemedCode, ResponseMinter, TokenResponse
 from passgate.provider.limits import LoginLimiter, TooManyAttempts
-from passgate.provider.login import check_password, claims_of, scopes_for
+from passgate.provider.login import check_password, scopes_for
 from passgate.provider.refresh import RefreshGrant, upstream_unavailable
 from passgate.provider.revocation import Revoker
 from passgate.provider.sessions import Origin, Sessions

@@ -27,7 +27,7 @@ from passgate.server import admin_schemas as s
 from passgate.server.errors import NO_STORE
 from passgate.server.net import client_address
 from passgate.server.services import Services
-from passgate.storage.models import AuditFilter, SessionFilter
+from passgate.storage.models import AuditFilter, BrowserSessionFilter, SessionFilter
 
 PREFIX = "/admin/v1"
 
@@ -133,14 +133,26 @@ async def delete_user(call: Call) -> None:
 
 async def list_sessions(call: Call) -> BaseModel:
     query: s.SessionQuery = call.query
-    which = SessionFilter(
-        user_id=query.user_id,
-        client_id=query.client_id,
-        connector_id=query.connector_id,
-        include_revoked=query.include_revoked,
-    )
+    which = SessionFilter(**query.model_dump())  # the same fields
     sessions = await call.api.sessions.list_sessions(which, call.actor)
     return s.SessionList(sessions=[s.SessionOut.of(session) for session in sessions])
+
+
+async def list_browser_sessions(call: Call) -> BaseModel:
+    query: s.BrowserSessionQuery = call.query
+    which = BrowserSessionFilter(**query.model_dump())  # the same fields
+    found = await call.api.sessions.list_browser_sessions(which, call.actor)
+    return s.BrowserSessionList(browser_sessions=[s.BrowserSessionOut.of(b) for b in found])
+
+
+async def get_browser_session(call: Call) -> BaseModel:
+    session = await call.api.sessions.get_browser_session(call.params["session_id"], call.actor)
+    return s.BrowserSessionOut.of(session)
+
+
+async def end_browser_session(call: Call) -> None:
+    query: s.EndSession = call.query
+    await call.api.sessions.end_browser_session(call.params["session_id"], query.reason, call.actor)
 
 
 async def list_revocations(call: Call) -> BaseModel:
@@ -175,6 +187,7 @@ async def list_audit(call: Call) -> BaseModel:
 
 _CLIENT = "/clients/{client_id}"
 _USER = "/users/{email}"
+_BROWSER = "/browser-sessions/{session_id}"
 OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/clients", "admin.client.list", "List clients (static ones marked)",
               list_clients, s.ClientList),
@@ -196,8 +209,16 @@ OPERATIONS: tuple[Operation, ...] = (
               set_password, s.UserOut, body=s.PasswordBody, errors=(404, 409)),
     Operation("DELETE", _USER, "admin.user.delete", "Delete a user", delete_user, None, 204,
               errors=(404, 409)),
-    Operation("GET", "/sessions", "admin.session.list", "List sessions", list_sessions,
-              s.SessionList, query=s.SessionQuery),
+    Operation("GET", "/sessions", "admin.session.list", "List sessions (grants)",
+              list_sessions, s.SessionList, query=s.SessionQuery),
+    Operation("GET", "/browser-sessions", "admin.browser_session.list",
+              "List browser (single sign-on) sessions", list_browser_sessions,
+              s.BrowserSessionList, query=s.BrowserSessionQuery),
+    Operation("GET", _BROWSER, "admin.browser_session.get", "Get a browser session",
+              get_browser_session, s.BrowserSessionOut, errors=(404,)),
+    Operation("DELETE", _BROWSER, "admin.browser_session.end",
+              "End a browser session: every grant, token and forward-auth cookie made "
+              "through it", end_browser_session, None, 204, query=s.EndSession, errors=(404,)),
     Operation("GET", "/revocations", "admin.revocation.list", "List revocation rules",
               list_revocations, s.RevocationList),
     Operation("POST", "/revocations", "admin.revocation.create",
@@ -352,4 +373,13 @@ def admin_routes() -> list[BaseRoute]:
     routes: list[BaseRoute] = [Route(PREFIX + "/openapi.json", openapi, methods=["GET"])]
     for path, ops in by_path.items():
         routes.append(Route(PREFIX + path, _endpoint(ops), methods=list(ops)))
+        if path.endswith("}"):
+            # "/clients/" is an empty id, not the list: without this route the router
+            # would redirect it to "/clients" and answer the list in the item's place.
+            empty = PREFIX + path.rsplit("/", 1)[0] + "/"
+            routes.append(Route(empty, _no_such_item, methods=list(ops)))
     return routes
+
+
+async def _no_such_item(request: Request) -> Response:
+    return error_response(NotFoundError("no such item: the id is empty"))

@@ -5,21 +5,37 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field
 
 from passgate.admin.audit import MAX_AUDIT_PAGE
 from passgate.admin.clients import CLIENT_ID_PATTERN, ClientChanges, ClientView
 from passgate.admin.keys import KeyInfo, KeyStatus
-from passgate.admin.revocations import RevocationResult
 from passgate.admin.users import EMAIL_PATTERN, MAX_PASSWORD_BYTES, MIN_PASSWORD_LENGTH, UserView
 from passgate.config.fields import AbsoluteURL
-from passgate.storage.models import REVOCATION_KINDS, AuditEvent, Revocation, Session
+from passgate.server.admin_bodies import MAX_ITEMS, Body, ErrorBody, LongText, Out, Query, Text
+from passgate.server.admin_session_schemas import (
+    BrowserSessionList,
+    BrowserSessionOut,
+    BrowserSessionQuery,
+    EndSession,
+    RevocationCreate,
+    RevocationList,
+    RevocationOut,
+    RevocationResultOut,
+    SessionList,
+    SessionOut,
+    SessionQuery,
+)
+from passgate.storage.models import AuditEvent
 
-MAX_ITEMS = 100
-Text = Annotated[str, Field(max_length=200)]
-LongText = Annotated[str, Field(max_length=2000)]
+__all__ = [
+    "MAX_ITEMS", "Body", "BrowserSessionList", "BrowserSessionOut", "BrowserSessionQuery",
+    "EndSession", "ErrorBody", "LongText", "Out", "Query", "RevocationCreate", "RevocationList",
+    "RevocationOut", "RevocationResultOut", "SessionList", "SessionOut", "SessionQuery", "Text",
+]  # fmt: skip
+
 ClientId = Annotated[str, Field(pattern=CLIENT_ID_PATTERN)]
 RedirectURIs = Annotated[
     list[Annotated[AbsoluteURL, Field(max_length=2000)]], Field(max_length=MAX_ITEMS)
@@ -28,29 +44,12 @@ Strings = Annotated[list[Text], Field(max_length=MAX_ITEMS)]
 Secret = Annotated[str, Field(min_length=1, max_length=512)]
 Password = Annotated[str, Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_BYTES)]
 Hash = Annotated[str, Field(min_length=1, max_length=100)]
-
-
-class Body(BaseModel):
-    """Request bodies: unknown fields and loose types (``"true"`` for true) are refused."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class Out(BaseModel):
-    """Responses; ``from_attributes`` reads a record whose fields have the same names."""
-
-    model_config = ConfigDict(frozen=True, from_attributes=True)
-
-
-class Query(BaseModel):
-    """Query strings: strings converted to the declared types; unknown parameters refused."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ErrorBody(Out):
-    error: str
-    error_description: str = ""
+#: OpenID Back-Channel Logout 1.0 §2.2: an http(s) URL, or "" for none.
+BackchannelURI = Annotated[str, Field(max_length=2000, pattern=r"^(https?://[^/?#\s]+[^\s#]*)?$")]
+SharedWith = Annotated[
+    list[Annotated[str, Field(pattern=r"^(\*|[A-Za-z0-9._~@:+-]{1,128})$")]],
+    Field(max_length=MAX_ITEMS),
+]
 
 
 # -- clients -------------------------------------------------------------------------------
@@ -67,6 +66,12 @@ class ClientFields(Body):
         default_factory=list
     )
     allowed_connectors: Strings = Field(default_factory=list)
+    backchannel_logout_uri: BackchannelURI = ""
+    sso_shared_with: SharedWith | None = Field(
+        default=None,
+        description="clients that may reuse a browser session this client signed in ('*': "
+        "all); absent: sessions.ssoSharedWithDefault on create, unchanged on update",
+    )
 
     def changes(self) -> ClientChanges:
         return client_changes(self)
@@ -85,6 +90,8 @@ class ClientPatch(Body):
     post_logout_redirect_uris: RedirectURIs | None = None
     trusted_peers: Annotated[list[ClientId], Field(max_length=MAX_ITEMS)] | None = None
     allowed_connectors: Strings | None = None
+    backchannel_logout_uri: BackchannelURI | None = None
+    sso_shared_with: SharedWith | None = None
 
     def changes(self) -> ClientChanges:
         return client_changes(self)
@@ -109,6 +116,8 @@ class ClientOut(Out):
     post_logout_redirect_uris: list[str]
     trusted_peers: list[str]
     allowed_connectors: list[str]
+    backchannel_logout_uri: str
+    sso_shared_with: list[str] | None
     static: bool = Field(description="from the config file (staticClients): read-only")
     has_secret: bool
     secret: str | None = Field(description="set only in the answer that generated it")
@@ -125,6 +134,10 @@ class ClientOut(Out):
             post_logout_redirect_uris=list(client.post_logout_redirect_uris),
             trusted_peers=list(client.trusted_peers),
             allowed_connectors=list(client.allowed_connectors),
+            backchannel_logout_uri=client.backchannel_logout_uri,
+            sso_shared_with=None
+            if client.sso_shared_with is None
+            else list(client.sso_shared_with),
             static=view.static,
             has_secret=bool(client.secret),
             secret=view.new_secret or None,
@@ -178,103 +191,6 @@ class UserOut(Out):
 
 class UserList(Out):
     users: list[UserOut]
-
-
-# -- sessions ------------------------------------------------------------------------------
-class SessionQuery(Query):
-    user_id: Text = ""
-    client_id: Text = ""
-    connector_id: Text = ""
-    include_revoked: bool = False
-
-
-class SessionOut(Out):
-    id: str
-    user_id: str
-    connector_id: str
-    client_id: str
-    email: str
-    username: str
-    scopes: list[str]
-    created_at: datetime
-    last_used: datetime
-    expiry: datetime | None
-    remote_addr: str
-    user_agent: str
-    revoked_at: datetime | None
-    revoked_by: str
-
-    @classmethod
-    def of(cls, session: Session) -> SessionOut:
-        return cls(
-            id=session.id,
-            user_id=session.user_id,
-            connector_id=session.connector_id,
-            client_id=session.client_id,
-            email=session.claims.email,
-            username=session.claims.username,
-            scopes=list(session.scopes),
-            created_at=session.created_at,
-            last_used=session.last_used,
-            expiry=session.expiry,
-            remote_addr=session.remote_addr,
-            user_agent=session.user_agent,
-            revoked_at=session.revoked_at,
-            revoked_by=session.revoked_by,
-        )
-
-
-class SessionList(Out):
-    sessions: list[SessionOut]
-
-
-# -- revocations ---------------------------------------------------------------------------
-RevocationKind = Literal["session", "token", "user", "client", "connector", "all"]
-assert set(get_args(RevocationKind)) == set(REVOCATION_KINDS)
-
-
-class RevocationCreate(Body):
-    kind: RevocationKind
-    value: Annotated[str, Field(max_length=16 * 1024)] = Field(
-        default="",
-        description="the session id, token, user id, client id or connector id; '' for all",
-    )
-    reason: Text = ""
-
-
-class RevocationOut(Out):
-    id: str
-    kind: str
-    value: str = Field(description="for kind token: the jti, never the token")
-    issued_before: datetime
-    created_at: datetime
-    expiry: datetime
-    actor: str
-    reason: str
-
-    @classmethod
-    def of(cls, rule: Revocation) -> RevocationOut:
-        return cls.model_validate(rule)
-
-
-class RevocationResultOut(Out):
-    kind: str
-    revoked: bool = Field(description="false: nothing was left to revoke")
-    sessions_revoked: int
-    token_type: str | None = Field(description="for kind token: what the value was")
-
-    @classmethod
-    def of(cls, result: RevocationResult) -> RevocationResultOut:
-        return cls(
-            kind=result.kind,
-            revoked=result.revoked,
-            sessions_revoked=result.sessions_revoked,
-            token_type=result.token_type or None,
-        )
-
-
-class RevocationList(Out):
-    revocations: list[RevocationOut]
 
 
 # -- keys ----------------------------------------------------------------------------------

@@ -27,13 +27,22 @@ from passgate.provider.login import (
     load_request,
     scopes_for,
 )
-from passgate.server import csrf
+from passgate.provider.settings import AUTHORIZATION_CODE
+from passgate.server import csrf, session_cookie
 from passgate.server.callback import start_callback
 from passgate.server.errors import page_error, render_error
-from passgate.server.flow import complete_login, issuer_url, origin_of, render_page, services_of
+from passgate.server.flow import (
+    complete_login,
+    issuer_url,
+    origin_of,
+    remember_session,
+    render_page,
+    services_of,
+    signed_in,
+)
 from passgate.server.forms import query_params, request_params
 from passgate.server.net import client_address
-from passgate.storage.models import AuthRequest
+from passgate.storage.models import AuthRequest, BrowserSession, Client
 
 STATIC = Path(__file__).parent / "static"
 
@@ -51,39 +60,112 @@ async def auth(request: Request) -> Response:
     services = services_of(request)
     try:
         params = await request_params(request)
+        session = await services.sso.browser.resume(session_cookie.read(request, services.web))
         result = await authorize(
             params,
             directory=services.directory,
             connectors=services.connectors,
             settings=services.settings,
             clock=services.clock,
+            sso=services.sso,
+            session=session,
         )
+        if result.request.logged_in:  # the browser's session signed the person in
+            return await signed_in(request, result.request, result.reuse.session)
     except OAuthError as error:
         return page_error(request, error)
+    if result.reuse.choose_account is not None:
+        return _choose_account(request, result.request, result.client, result.reuse.choose_account)
+    return _to_connectors(request, result.request, result.client, result.connectors,
+                          result.show_chooser)  # fmt: skip
+
+
+def _to_connectors(
+    request: Request,
+    auth_request: AuthRequest,
+    client: Client,
+    connectors: tuple[ConnectorEntry, ...],
+    show_chooser: bool,
+) -> Response:
+    """The connector chooser, or straight to the one connector."""
+    services = services_of(request)
     browser = csrf.browser_token(request)
-    if result.show_chooser:
+    if show_chooser:
         return render_page(
             request,
             "chooser.html",
             {
-                "client": result.client,
+                "client": client,
                 "connectors": [
                     {
                         "name": entry.name,
-                        "url": issuer_url(services, f"/auth/{entry.id}", state=result.request.id),
+                        "url": issuer_url(services, f"/auth/{entry.id}", state=auth_request.id),
                         "logo": connector_logo(entry.type),
                     }
-                    for entry in result.connectors
+                    for entry in connectors
                 ],
             },
             browser=browser,
         )
     response = RedirectResponse(
-        issuer_url(services, f"/auth/{result.connectors[0].id}", state=result.request.id),
+        issuer_url(services, f"/auth/{connectors[0].id}", state=auth_request.id),
         status_code=302,
     )
     csrf.remember_browser(response, browser, services.web)
     return response
+
+
+def _choose_account(
+    request: Request, auth_request: AuthRequest, client: Client, session: BrowserSession
+) -> Response:
+    """``prompt=select_account`` (OIDC Core §3.1.2.1): continue as the person signed in
+    in this browser, or sign in as somebody else."""
+    services = services_of(request)
+    browser = csrf.browser_token(request)
+    return render_page(
+        request,
+        "account.html",
+        {
+            "client": client,
+            "account": session.claims.email or session.claims.username or session.user_id,
+            "name": session.claims.username,
+            "req": auth_request.id,
+            "action": issuer_url(services, "/auth/account"),
+            "csrf_token": csrf.form_token(auth_request, browser[0], "account"),
+        },
+        browser=browser,
+    )
+
+
+async def choose_account(request: Request) -> Response:
+    """POST /auth/account: the choice made on the ``select_account`` page."""
+    services = services_of(request)
+    browser = csrf.browser_token(request)
+    try:
+        params = await request_params(request)
+        auth_request = await load_request(services.storage, params.require("req"), services.clock)
+    except OAuthError as error:
+        return page_error(request, error)
+    if browser[1] or not csrf.check(
+        auth_request, browser[0], "account", params.optional("csrf_token")
+    ):
+        return render_error(request, 403, "Form expired", "Please go back and sign in again.")
+    client = await services.directory.get_client(auth_request.client_id)
+    try:
+        if params.optional("account") == "continue":
+            session = await services.sso.browser.resume(session_cookie.read(request, services.web))
+            signed = await services.sso.continue_as(auth_request, client, session)
+            if signed is not None:
+                signed = await services.storage.update_auth_request(
+                    auth_request.id, lambda _old: signed
+                )
+                return await signed_in(request, signed, session)
+    except OAuthError as error:
+        return page_error(request, error)
+    usable = tuple(services.connectors.for_client(client, AUTHORIZATION_CODE))
+    if not usable:
+        return render_error(request, 400, "Not available", "No sign-in method is available.")
+    return _to_connectors(request, auth_request, client, usable, len(usable) > 1)
 
 
 async def _request_for(
@@ -137,9 +219,10 @@ async def password_login(request: Request) -> Response:
         "connector_name": entry.name,
         "prompt": connector.prompt,
         "action": issuer_url(services, f"/auth/{entry.id}/login", state=auth_request.id),
-        "username": "",
+        "username": auth_request.login_hint,  # OIDC Core §3.1.2.1: a hint, pre-filled
         "error": "",
         "csrf_token": csrf.form_token(auth_request, browser[0], "login"),
+        "remember_me": services.web.remember_me_default,
     }
     if request.method != "POST":  # GET or HEAD: only a POST signs in
         return render_page(request, "login.html", context, browser=browser)
@@ -147,11 +230,13 @@ async def password_login(request: Request) -> Response:
         form = await request_params(request)
         username, password = form.optional("login"), form.optional("password")
         presented = form.optional("csrf_token")
+        remember_me = form.optional("remember_me") == "yes"
     except OAuthError as error:
         return page_error(request, error)
     if browser[1] or not csrf.check(auth_request, browser[0], "login", presented):
         return render_error(request, 403, "Form expired", "Please go back and sign in again.")
     context["username"] = username
+    context["remember_me"] = remember_me
     try:
         identity = await check_password(
             entry, connector, scopes_for(auth_request.scopes), username=username,
@@ -180,7 +265,7 @@ async def password_login(request: Request) -> Response:
         # 200 as in Dex: a 401 would need a WWW-Authenticate challenge (RFC 9110 §15.5.2).
         return render_page(request, "login.html", context, browser=browser)
     services.metrics.logins.labels(entry.id, "ok").inc()
-    return await complete_login(request, auth_request, entry, identity)
+    return await complete_login(request, auth_request, entry, identity, remember_me=remember_me)
 
 
 async def approval(request: Request) -> Response:
@@ -202,6 +287,7 @@ async def approval(request: Request) -> Response:
         ):
             return render_error(request, 403, "Invalid link", "This approval link is not valid.")
         client = await services.directory.get_client(auth_request.client_id)
+        session = await _fresh_session(request, auth_request)
         return render_page(
             request,
             "approval.html",
@@ -214,6 +300,9 @@ async def approval(request: Request) -> Response:
                 "username": auth_request.claims.email or auth_request.claims.username
                 if auth_request.claims
                 else "",
+                # Connectors without a login form of ours ask here (Dex DEP 4560).
+                "ask_remember_me": session is not None,
+                "remember_me": session is not None and session.remember_me,
             },
             browser=browser,
         )
@@ -226,15 +315,44 @@ async def approval(request: Request) -> Response:
             return RedirectResponse(await deny(services.storage, auth_request), status_code=303)
         location = await issue_code(
             services.storage, auth_request, services.settings, services.clock,
-            sessions=services.sessions, origin=origin_of(request),
+            sessions=services.sessions, origin=origin_of(request), sso=services.sso,
+            consented=True,
         )  # fmt: skip
     except OAuthError as error:
         return page_error(request, error)
-    return RedirectResponse(location, status_code=303)
+    response = RedirectResponse(location, status_code=303)
+    if params.optional("ask_remember_me") == "yes":
+        await _remember_me(request, response, auth_request, params.optional("remember_me") == "yes")
+    return response
+
+
+async def _fresh_session(request: Request, auth_request: AuthRequest) -> BrowserSession | None:
+    """The browser session this request's sign-in just started or renewed (None when the
+    request was signed in by an earlier one, or the cookie is not this browser's)."""
+    if auth_request.sso or not auth_request.browser_session_id:
+        return None
+    services = services_of(request)
+    session = await services.sso.browser.resume(session_cookie.read(request, services.web))
+    return (
+        session if session is not None and session.id == auth_request.browser_session_id else None
+    )
+
+
+async def _remember_me(
+    request: Request, response: Response, auth_request: AuthRequest, remember: bool
+) -> None:
+    """The approval page's "remember me" box: make the cookie outlive the browser, or not."""
+    services = services_of(request)
+    session = await _fresh_session(request, auth_request)
+    if session is None or session.remember_me == remember:
+        return
+    session = await services.sso.browser.remember(session, remember)
+    remember_session(response, services, session, session_cookie.read(request, services.web))
 
 
 routes = [
     Route("/auth", auth, methods=["GET", "POST"], name="auth"),
+    Route("/auth/account", choose_account, methods=["POST"], name="auth_account"),
     Route("/auth/{connector}", connector_start, methods=["GET"], name="auth_connector"),
     Route("/auth/{connector}/login", password_login, methods=["GET", "POST"], name="auth_login"),
     Route("/approval", approval, methods=["GET", "POST"], name="approval"),

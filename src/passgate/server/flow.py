@@ -11,15 +11,17 @@ from starlette.responses import RedirectResponse, Response
 
 from passgate.connectors.base import Identity
 from passgate.oauth2.errors import OAuthError
+from passgate.provider.browser import SignIn
 from passgate.provider.connectors import ConnectorEntry
+from passgate.provider.identity import claims_of
 from passgate.provider.ids import mac
-from passgate.provider.login import finish_login, issue_code, needs_approval
+from passgate.provider.login import finish_login, issue_code
 from passgate.provider.sessions import Origin
-from passgate.server import csrf
+from passgate.server import csrf, session_cookie
 from passgate.server.errors import NO_STORE, page_error
 from passgate.server.net import client_address
 from passgate.server.services import Services
-from passgate.storage.models import AuthRequest
+from passgate.storage.models import AuthRequest, BrowserSession
 
 
 def services_of(request: Request) -> Services:
@@ -40,27 +42,66 @@ def issuer_url(services: Services, path: str, **params: str) -> str:
 
 
 async def complete_login(
-    request: Request, auth_request: AuthRequest, entry: ConnectorEntry, identity: Identity
+    request: Request,
+    auth_request: AuthRequest,
+    entry: ConnectorEntry,
+    identity: Identity,
+    *,
+    remember_me: bool | None = None,
 ) -> Response:
-    """Record the identity, then send the person to approval, or straight back to the
-    client with a code when approval is skipped."""
+    """A person just signed in at a connector: start (or renew) the browser's session and
+    set its cookie, record the identity, then approval or straight back to the client.
+    ``remember_me`` (the login form's box; the config's default when None) makes the
+    cookie outlive the browser."""
     services = services_of(request)
+    current = await services.sso.browser.resume(session_cookie.read(request, services.web))
+    remember = services.web.remember_me_default if remember_me is None else remember_me
+    sign_in = SignIn(
+        claims=claims_of(identity),
+        connector_id=entry.id,
+        connector_data=identity.connector_data,
+        remember_me=remember,
+        acr_values=auth_request.acr_values,
+        origin=origin_of(request),
+    )
+    session, cookie = await services.sso.signed_in_anew(sign_in, current)
     try:
         auth_request = await finish_login(
-            services.storage, auth_request, entry, identity, services.clock
-        )
-        if not needs_approval(auth_request, services.settings):
-            location = await issue_code(
-                services.storage, auth_request, services.settings, services.clock,
-                sessions=services.sessions, origin=origin_of(request),
-            )  # fmt: skip
-            return RedirectResponse(location, status_code=303)
+            services.storage, auth_request, entry, identity, services.clock,
+            browser_session_id=session.id,
+        )  # fmt: skip
+        response = await signed_in(request, auth_request, session)
     except OAuthError as error:
-        return page_error(request, error)
+        response = page_error(request, error)
+    remember_session(response, services, session, cookie)
+    return response
+
+
+async def signed_in(
+    request: Request, auth_request: AuthRequest, session: BrowserSession | None
+) -> Response:
+    """The person is signed in (``session``, the browser's): to approval when it is
+    needed, otherwise back to the client with a code."""
+    services = services_of(request)
+    if not services.sso.needs_approval(auth_request, session):
+        location = await issue_code(
+            services.storage, auth_request, services.settings, services.clock,
+            sessions=services.sessions, origin=origin_of(request), sso=services.sso,
+        )  # fmt: skip
+        return RedirectResponse(location, status_code=303)
     signature = mac(auth_request.hmac_key, "approval", auth_request.id)
     return RedirectResponse(
         issuer_url(services, "/approval", req=auth_request.id, hmac=signature), status_code=303
     )
+
+
+def remember_session(
+    response: Response, services: Services, session: BrowserSession, cookie: str
+) -> None:
+    """Set the browser session cookie: until the session's end with "remember me", else
+    until the browser closes."""
+    until = session.absolute_expiry if session.remember_me else None
+    session_cookie.write(response, cookie, services.web, until=until, now=services.clock())
 
 
 def render_page(

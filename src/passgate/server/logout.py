@@ -3,6 +3,7 @@
 With a valid ``id_token_hint`` the session ends at once and the person goes to the
 client's registered ``post_logout_redirect_uri`` (with ``state``), or sees a page saying
 they signed out. Without one, a confirmation form (CSRF-bound to the browser) comes first.
+The browser's single sign-on session ends with it, and its cookie is cleared.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from starlette.routing import Route
 from passgate.oauth2.errors import OAuthError
 from passgate.provider.ids import mac, mac_matches
 from passgate.provider.logout import LogoutRequest, check_logout, end_session
-from passgate.server import csrf
+from passgate.server import csrf, session_cookie
 from passgate.server.errors import NO_STORE, page_error, render_error
 from passgate.server.flow import issuer_url, render_page, services_of
 from passgate.server.forms import request_params
@@ -56,17 +57,24 @@ async def logout(request: Request) -> Response:
         )
     ):
         return render_error(request, 403, "Form expired", "Please go back and sign out again.")
+    session = await services.sso.browser.resume(session_cookie.read(request, services.web))
     await end_session(
         checked,
         revoker=services.revoker,
         audit=services.audit,
+        browser=session,
         remote_addr=client_address(request, services.web),
     )
     location = checked.redirect()
+    response: Response
     if location:
-        return RedirectResponse(location, status_code=303, headers=NO_STORE)
-    context["signed_out"] = True
-    return render_page(request, "logout.html", context)
+        response = RedirectResponse(location, status_code=303, headers=NO_STORE)
+    else:
+        context["signed_out"] = True
+        response = render_page(request, "logout.html", context)
+    if session is not None:
+        session_cookie.clear(response, services.web)
+    return response
 
 
 routes = [Route("/logout", logout, methods=["GET", "POST"], name="logout")]

@@ -36,6 +36,9 @@ def discovery_document(settings: ProviderSettings, algorithm: str) -> dict[str, 
         "introspection_endpoint": f"{base}/token/introspect",  # RFC 8414 §2 / RFC 7662
         "introspection_endpoint_auth_methods_supported": list(SUPPORTED_METHODS),
         "end_session_endpoint": f"{base}/logout",  # OIDC RP-Initiated Logout §2.1
+        # OIDC Back-Channel Logout 1.0 §2.1: logout tokens carry the sid.
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
         # RFC 8628 §4: advertised only while the grant is enabled.
         **(
             {"device_authorization_endpoint": f"{base}/device/code"}
@@ -44,6 +47,8 @@ def discovery_document(settings: ProviderSettings, algorithm: str) -> dict[str, 
         ),
         "response_types_supported": list(settings.response_types),
         "response_modes_supported": ["query"],
+        # OIDC Prompt Create 1.0 §4.1 names the member; "create" is not offered.
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [algorithm],
         "code_challenge_methods_supported": list(settings.pkce_methods),

@@ -19,6 +19,7 @@ from passgate.provider.limits import LoginLimiter
 from passgate.provider.revocation import Revoker
 from passgate.provider.sessions import Sessions
 from passgate.provider.settings import ProviderSettings
+from passgate.provider.sso import SingleSignOn
 from passgate.provider.token import TokenEndpoint
 from passgate.provider.verify import TokenVerifier
 from passgate.server.metrics import Metrics
@@ -39,6 +40,8 @@ class WebSettings:
     remote_ip_header: str = ""
     issuer_name: str = "Passgate"
     logo_url: str = ""
+    session_cookie: str = "passgate_session"  # the browser session cookie's name
+    remember_me_default: bool = False  # the login page's "remember me" box starts ticked
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,5 +69,7 @@ class Services:
     verifier: TokenVerifier
     introspector: Introspector
     token_review: TokenReviewer
+    # Browser single sign-on (provider/sso, provider/browser).
+    sso: SingleSignOn
     # The admin API's services (``passgate.admin``); None without an ``admin`` section.
     admin: AdminAPI | None = None

@@ -1,4 +1,5 @@
-"""Refresh token strings: ``<id>.<secret>``, of which storage keeps only SHA-256 hashes.
+"""Refresh token strings: handles ``<id>.<secret>`` (``tokens.handles``), of which storage
+keeps only SHA-256 hashes.
 
 The id locates the stored :class:`~passgate.storage.models.RefreshToken`; the secret proves
 possession. Rotation (RFC 9700 §4.14.2) replaces the secret on every use. When a client
@@ -15,48 +16,24 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
-import secrets
 
 from joserfc.util import urlsafe_b64encode
 
-_SECRET_BYTES = 32
-# ids come from ``secrets.token_urlsafe``; secrets are 32 bytes in base64url (43 chars).
-_TOKEN = re.compile(r"([A-Za-z0-9_-]{1,64})\.([A-Za-z0-9_-]{22,128})")
-_MAX_LENGTH = 64 + 1 + 128
+from passgate.tokens.handles import format_handle, hash_secret, new_secret, parse_handle
+from passgate.tokens.handles import secret_matches as secret_matches
 
-
-def new_refresh_secret() -> str:
-    """A fresh 256-bit secret, URL-safe."""
-    return secrets.token_urlsafe(_SECRET_BYTES)
-
-
-def format_refresh_token(token_id: str, secret: str) -> str:
-    """The string handed to the client."""
-    return f"{token_id}.{secret}"
-
-
-def parse_refresh_token(value: str) -> tuple[str, str] | None:
-    """``(token_id, secret)``, or None for anything that is not a well-formed token."""
-    if len(value) > _MAX_LENGTH:
-        return None
-    match = _TOKEN.fullmatch(value)
-    if match is None:
-        return None
-    return match.group(1), match.group(2)
-
-
-def hash_secret(secret: str) -> str:
-    """The SHA-256 hex digest that storage keeps instead of the secret."""
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
-
-
-def secret_matches(secret: str, stored_hash: str) -> bool:
-    """Constant-time check of a presented secret against a stored hash."""
-    presented = hash_secret(secret).encode("ascii")
-    return bool(stored_hash) and secrets.compare_digest(
-        presented, stored_hash.encode("utf-8", "replace")
-    )
+# A refresh token is a handle (``tokens.handles``) under these names.
+new_refresh_secret = new_secret
+format_refresh_token = format_handle
+parse_refresh_token = parse_handle
+__all__ = [
+    "format_refresh_token",
+    "hash_secret",
+    "new_refresh_secret",
+    "next_secret",
+    "parse_refresh_token",
+    "secret_matches",
+]
 
 
 def next_secret(rotation_key: bytes, secret: str) -> str:
