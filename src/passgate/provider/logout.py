@@ -13,6 +13,7 @@ every client of it that registered a back-channel logout URI is told.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -39,6 +40,17 @@ class LogoutRequest:
     client_name: str = ""
     post_logout_redirect_uri: str = ""  # registered for the client, exactly
     state: str = ""
+
+    def seen_from(self, browser: BrowserSession | None) -> LogoutRequest:
+        """§2: a hint naming somebody other than the person signed in at this browser
+        logs nobody out unasked: the request becomes one without a hint (the person
+        confirms first, and then only their own session ends)."""
+        if self.hint is None or browser is None:
+            return self
+        facts = TokenFacts.of_token(self.hint)
+        if (facts.user_id, facts.connector_id) == (browser.user_id, browser.connector_id):
+            return self
+        return dataclasses.replace(self, hint=None)
 
     def redirect(self) -> str:
         """Where the person goes afterwards ("" for Passgate's own page)."""

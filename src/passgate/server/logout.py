@@ -36,6 +36,8 @@ async def logout(request: Request) -> Response:
         checked = await check_logout(params, issuer=services.issuer, directory=services.directory)
     except OAuthError as error:
         return page_error(request, error)
+    session = await services.sso.browser.resume(session_cookie.read(request, services.web))
+    checked = checked.seen_from(session)
     context: dict[str, object] = {
         "client_name": checked.client_name,
         "signed_out": False,
@@ -57,7 +59,6 @@ async def logout(request: Request) -> Response:
         )
     ):
         return render_error(request, 403, "Form expired", "Please go back and sign out again.")
-    session = await services.sso.browser.resume(session_cookie.read(request, services.web))
     await end_session(
         checked,
         revoker=services.revoker,
