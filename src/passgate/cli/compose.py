@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -13,6 +14,12 @@ from starlette.applications import Starlette
 
 from passgate.admin.api import AdminAPI, build_admin
 from passgate.admin.auth import AdminTokenHash, claims_from
+from passgate.cli.forward_auth import (
+    build_forward_auth,
+    forward_auth_client,
+    forward_auth_policy,
+    forward_auth_settings,
+)
 from passgate.clock import Clock, system_clock
 from passgate.config import Config
 from passgate.config.connectors import (
@@ -84,24 +91,28 @@ class Runtime:
 
 
 def static_clients(config: Config) -> list[Client]:
-    return [
-        Client(
-            id=client.id,
-            secret=client.secret or "",
-            redirect_uris=tuple(client.redirect_uris),
-            trusted_peers=tuple(client.trusted_peers),
-            public=client.public,
-            name=client.name or "",
-            logo_url=client.logo_url or "",
-            post_logout_redirect_uris=tuple(client.post_logout_redirect_uris),
-            allowed_connectors=tuple(client.allowed_connectors),
-            backchannel_logout_uri=client.backchannel_logout_uri or "",
-            sso_shared_with=(
-                None if client.sso_shared_with is None else tuple(client.sso_shared_with)
-            ),
-        )
-        for client in config.static_clients
-    ] + ([kubeconfig_client(config.issuer)] if config.kubernetes.clusters else [])
+    return (
+        [
+            Client(
+                id=client.id,
+                secret=client.secret or "",
+                redirect_uris=tuple(client.redirect_uris),
+                trusted_peers=tuple(client.trusted_peers),
+                public=client.public,
+                name=client.name or "",
+                logo_url=client.logo_url or "",
+                post_logout_redirect_uris=tuple(client.post_logout_redirect_uris),
+                allowed_connectors=tuple(client.allowed_connectors),
+                backchannel_logout_uri=client.backchannel_logout_uri or "",
+                sso_shared_with=(
+                    None if client.sso_shared_with is None else tuple(client.sso_shared_with)
+                ),
+            )
+            for client in config.static_clients
+        ]
+        + ([kubeconfig_client(config.issuer)] if config.kubernetes.clusters else [])
+        + ([forward_auth_client()] if config.forward_auth is not None else [])
+    )
 
 
 def static_passwords(config: Config) -> list[Password]:
@@ -196,6 +207,7 @@ def provider_settings(config: Config) -> ProviderSettings:
         password_connector=oauth2.password_connector or "",
         pkce_enforce=oauth2.pkce.enforce,
         pkce_methods=tuple(oauth2.pkce.code_challenge_methods_supported),
+        **forward_auth_settings(config),
     )
 
 
@@ -351,6 +363,13 @@ async def build(
     gc = GarbageCollector(
         storage, clock, interval=GC_INTERVAL, audit_retention=config.audit.retention
     )
+    if config.forward_auth is not None:
+        services = dataclasses.replace(
+            services,
+            forward_auth=await build_forward_auth(
+                config, forward_auth_policy(config), services=services, revocations=revocations
+            ),
+        )
     return Runtime(
         services=services,
         app=create_app(services),

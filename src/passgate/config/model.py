@@ -28,6 +28,7 @@ from passgate.config.clients import StaticClient, StaticPassword
 from passgate.config.connectors import ConnectorConfig
 from passgate.config.expiry import ExpiryConfig, SignerConfig
 from passgate.config.fields import check_issuer
+from passgate.config.forward_auth import ForwardAuthConfig
 from passgate.config.kubernetes import KubernetesConfig
 from passgate.config.oauth2 import OAuth2Config
 from passgate.config.server import (
@@ -63,6 +64,8 @@ class Config(DexModel):
     sessions: SessionsConfig = Field(default_factory=SessionsConfig)
     mfa: dict[str, Any] | None = None  # recognised; implemented in a later issue
     kubernetes: KubernetesConfig = Field(default_factory=KubernetesConfig)  # Passgate's own
+    # Passgate's own: None turns the /oauth2/* forward-auth endpoints off.
+    forward_auth: ForwardAuthConfig | None = Field(default=None, alias="forwardAuth")
     admin: AdminConfig | None = None  # Passgate's own: None disables the admin API
     audit: AuditConfig = Field(default_factory=AuditConfig)  # Passgate's own
 

@@ -89,9 +89,11 @@ async def authorize(
     if not redirect_uri:
         # OIDC Core §3.1.2.1: redirect_uri is REQUIRED.
         raise UntrustedRedirectError("missing required parameter 'redirect_uri'")
-    if not is_valid_redirect_uri(client, redirect_uri) and not _device_sign_in(
-        redirect_uri, settings
-    ):
+    rule = settings.redirect_rules.get(client.id)
+    allowed = (
+        rule(redirect_uri) if rule is not None else is_valid_redirect_uri(client, redirect_uri)
+    )
+    if not allowed and not _device_sign_in(redirect_uri, settings):
         raise UntrustedRedirectError("redirect_uri is not registered for this client")
     state = params.get("state", "")
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -60,6 +61,11 @@ class ProviderSettings:
     pkce_enforce: bool = False
     pkce_methods: tuple[str, ...] = ("S256", "plain")
     login_limits: LoginLimits = field(default_factory=LoginLimits)
+    #: Built-in clients whose redirect URIs follow a rule rather than a list (client id
+    #: → whether a URI may receive its codes): forward-auth's callback on each site.
+    redirect_rules: Mapping[str, Callable[[str], bool]] = field(default_factory=dict)
+    #: Built-in clients that are Passgate itself: never an approval screen.
+    first_party_clients: frozenset[str] = frozenset()
 
     @property
     def device_callback_uri(self) -> str:

@@ -186,6 +186,8 @@ class SingleSignOn:
     def needs_approval(self, request: AuthRequest, session: BrowserSession | None) -> bool:
         """Consent is asked unless skipped by config or given before to this client in
         this browser session for every scope asked now (``prompt=consent`` always asks)."""
+        if request.client_id in self._settings.first_party_clients:
+            return False
         if request.force_approval_prompt:
             return True
         if self._settings.skip_approval_screen:

@@ -21,6 +21,7 @@ from passgate.server import (
     auth,
     callback,
     device,
+    forward_auth,
     kubeconfig,
     logout,
     oidc,
@@ -76,6 +77,7 @@ def create_app(services: Services) -> Starlette:
         *callback.routes,
         *device.routes,
         *kubeconfig.routes,
+        *forward_auth.routes,
         *admin.admin_routes(),
         Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"),
     ]

@@ -8,6 +8,7 @@ from starlette.templating import Jinja2Templates
 
 from passgate.admin.api import AdminAPI
 from passgate.clock import Clock
+from passgate.forwardauth import ForwardAuth
 from passgate.keys import KeyManager
 from passgate.kube.kubeconfig import ClusterEntry
 from passgate.kube.tokenreview import TokenReviewer
@@ -73,3 +74,5 @@ class Services:
     sso: SingleSignOn
     # The admin API's services (``passgate.admin``); None without an ``admin`` section.
     admin: AdminAPI | None = None
+    # Forward-auth for reverse proxies; None without a ``forwardAuth`` section.
+    forward_auth: ForwardAuth | None = None

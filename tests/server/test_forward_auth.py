@@ -1,0 +1,373 @@
+"""Forward-auth (oauth2-proxy's ``/oauth2/*`` contract) in process: sign in once, every
+site below the cookie domain opens; per-site rules and oauth2-proxy's query rules give
+403; sign-out, an admin, or the upstream end it at once; nothing a client can send (a
+tampered cookie, an open redirect, headers naming another site) gets through or a 500."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import jwt
+import pytest
+
+from passgate.storage.models import BrowserSessionFilter
+
+from .forward_auth_support import (
+    DOMAIN,
+    GRAFANA,
+    SECRET,
+    WIKI,
+    ask,
+    forward_auth_config,
+    sign_in_at,
+    site_url,
+)
+from .harness import EMAIL, ISSUER, PREFIX, USER_ID, Harness, running
+from .sso_support import SECOND_EMAIL, SECOND_PASSWORD, add_second_user, authorize
+
+pytestmark = pytest.mark.anyio
+COOKIE = "_passgate_fa"
+
+
+@pytest.fixture
+async def fa(anyio_backend: str) -> AsyncIterator[Harness]:
+    async with running(forward_auth_config()) as harness:
+        yield harness
+
+
+async def signed_in(harness: Harness) -> httpx.AsyncClient:
+    browser = await harness.browser()
+    back = await sign_in_at(harness, browser, GRAFANA)
+    assert back.status_code == 302, back.text[:300]
+    assert back.headers["location"] == site_url(GRAFANA, "/dashboard")
+    return browser
+
+
+async def test_one_sign_in_opens_every_site_with_the_identity_headers(fa: Harness) -> None:
+    browser = await fa.browser()
+    assert (await ask(fa, browser, GRAFANA, "/dashboard")).status_code == 401
+    back = await sign_in_at(fa, browser, GRAFANA)
+    assert back.headers["location"] == site_url(GRAFANA, "/dashboard")
+    [cookie] = [c for c in browser.cookies.jar if c.name == COOKIE]
+    assert cookie.domain == f".{DOMAIN}"
+    assert cookie.has_nonstandard_attr("HttpOnly")
+    assert cookie.path == "/"
+    assert EMAIL not in cookie.value  # no readable identity
+    assert USER_ID not in cookie.value
+    answer = await ask(fa, browser, GRAFANA, "/dashboard")
+    assert answer.status_code == 202
+    assert answer.headers["X-Auth-Request-User"] == EMAIL
+    assert answer.headers["X-Auth-Request-Email"] == EMAIL
+    assert answer.headers["X-Auth-Request-Groups"] == "admins,developers"
+    assert answer.headers["X-Auth-Request-Preferred-Username"] == "admin"
+    assert "authorization" not in answer.headers  # passAuthorization is off by default
+    assert "no-store" in answer.headers["cache-control"]
+    # Another site below the domain: the same cookie, no second sign-in.
+    assert (await ask(fa, browser, WIKI, "/page")).status_code == 202
+    # The forward-auth sign-in is a browser session like any: an OIDC client now signs
+    # in without a password too.
+    assert (await authorize(fa, browser)).to_client
+
+
+async def test_rules_of_the_site_and_of_the_query(fa: Harness) -> None:
+    browser = await signed_in(fa)
+    assert (await ask(fa, browser, SECRET)).status_code == 403  # needs group auditors
+    cases = {
+        "allowed_groups=admins": 202,
+        "allowed_groups=nope,developers": 202,
+        "allowed_groups=nope": 403,
+        "allowed_emails=admin@example.com": 202,
+        "allowed_emails=ADMIN@example.com,x@y.z": 202,
+        "allowed_emails=other@example.com": 403,
+        "allowed_email_domains=example.com": 202,
+        "allowed_email_domains=*.example.com": 403,
+        "allowed_email_domains=other.com": 403,
+        "allowed_groups=admins&allowed_email_domains=other.com": 403,  # both must hold
+    }
+    for query, status in cases.items():
+        params = {k: v[0] for k, v in parse_qs(query).items()}
+        answer = await ask(fa, browser, WIKI, query=params)
+        assert answer.status_code == status, query
+    # The site's rule and the query both apply.
+    assert (await ask(fa, browser, SECRET, query={"allowed_groups": "admins"})).status_code == 403
+
+
+async def test_skipped_paths_need_no_sign_in_but_only_when_every_header_agrees(
+    fa: Harness,
+) -> None:
+    anonymous = await fa.browser()
+    assert (await ask(fa, anonymous, GRAFANA, "/healthz")).status_code == 202
+    assert (await ask(fa, anonymous, GRAFANA, "/public/logo.png")).status_code == 202
+    assert (await ask(fa, anonymous, GRAFANA, "/healthzz")).status_code == 401
+    assert (await ask(fa, anonymous, GRAFANA, "/admin")).status_code == 401
+    # A header the client added cannot claim a skipped path for another one.
+    forged = {"X-Original-URL": f"http://{GRAFANA}/healthz"}
+    assert (await ask(fa, anonymous, GRAFANA, "/admin", headers=forged)).status_code == 401
+
+
+async def test_headers_naming_another_site_are_refused(fa: Harness) -> None:
+    browser = await signed_in(fa)
+    # nginx passes the client's own X-Forwarded-Host on: claiming to be the wiki while
+    # asking for the secret site is refused, never judged by the wiki's rules.
+    claim = {"X-Forwarded-Host": WIKI}
+    assert (await ask(fa, browser, SECRET, headers=claim)).status_code == 400
+    # A proxy that sets them consistently (Caddy: Host and X-Forwarded-Host) is fine.
+    same = {"X-Forwarded-Host": WIKI, "X-Forwarded-Method": "GET"}
+    assert (await ask(fa, browser, WIKI, headers=same)).status_code == 202
+
+
+async def test_browsers_behind_traefik_or_caddy_get_a_redirect(fa: Harness) -> None:
+    anonymous = await fa.browser()
+    traefik = {
+        "X-Forwarded-Method": "GET",
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-Host": GRAFANA,
+        "X-Forwarded-Uri": "/dash?x=1",
+        "Accept": "text/html,application/xhtml+xml",
+    }
+    answer = await anonymous.get(f"{ISSUER}/oauth2/auth", headers=traefik)
+    assert answer.status_code == 302
+    location = urlsplit(answer.headers["location"])
+    assert (location.scheme, location.netloc, location.path) == ("https", GRAFANA, "/oauth2/start")
+    assert parse_qs(location.query)["rd"] == [f"https://{GRAFANA}/dash?x=1"]
+    # An API client, a script, or ingress-nginx (which turns a 302 into a 500) gets 401.
+    for change in (
+        {"Accept": "application/json"},
+        {"X-Requested-With": "XMLHttpRequest"},
+        {"X-Forwarded-Method": "POST"},
+    ):
+        assert (await anonymous.get(f"{ISSUER}/oauth2/auth",
+                                    headers={**traefik, **change})).status_code == 401  # fmt: skip
+    ingress = {
+        "X-Original-URL": f"https://{GRAFANA}/dash",
+        "X-Original-Method": "GET",
+        "X-Sent-From": "nginx-ingress-controller",
+        "Accept": "text/html",
+    }
+    assert (await anonymous.get(f"{ISSUER}/oauth2/auth", headers=ingress)).status_code == 401
+
+
+async def test_sign_out_ends_every_site_and_the_browser_session(fa: Harness) -> None:
+    browser = await signed_in(fa)
+    assert (await ask(fa, browser, WIKI)).status_code == 202
+    out = await browser.get(
+        site_url(WIKI, f"{PREFIX}/oauth2/sign_out"), params={"rd": site_url(WIKI, "/bye")}
+    )
+    assert out.status_code == 302
+    assert out.headers["location"] == site_url(WIKI, "/bye")
+    assert f"Domain=.{DOMAIN}" in out.headers["set-cookie"]
+    # Even a copy of the cookie kept elsewhere no longer works: the session ended.
+    assert (await ask(fa, browser, GRAFANA)).status_code == 401
+    sessions = fa.runtime.services.storage
+    [ended] = await sessions.list_browser_sessions(
+        BrowserSessionFilter(include_revoked=True), fa.clock()
+    )
+    assert ended.revoked_by == "logout"
+    assert (await authorize(fa, browser, prompt="none")).query["error"] == "login_required"
+
+
+async def test_a_copied_cookie_dies_with_its_session(fa: Harness) -> None:
+    browser = await signed_in(fa)
+    value = browser.cookies.get(COOKIE, domain=f".{DOMAIN}")
+    thief = await fa.browser()
+    thief.cookies.set(COOKIE, value, domain=f".{DOMAIN}")
+    assert (await ask(fa, thief, WIKI)).status_code == 202
+    sid = value.split(".")[0]
+    await fa.runtime.services.revoker.end_browser_session(sid, actor="admin:ops")
+    assert (await ask(fa, thief, WIKI)).status_code == 401
+    assert (await ask(fa, browser, WIKI)).status_code == 401
+
+
+async def test_bad_cookies_are_401_never_500(fa: Harness) -> None:
+    browser = await signed_in(fa)
+    good = browser.cookies.get(COOKIE, domain=f".{DOMAIN}")
+    sid, iat, exp, mac = good.split(".")
+    bad_values = [
+        f"{sid}.{iat}.{int(exp) + 3600}.{mac}",  # a longer life
+        f"other.{iat}.{exp}.{mac}",  # another session
+        f"{sid}.{iat}.{exp}.{mac[:-2]}AA",
+        "x" * 3000,
+        "....",
+        "a.b.c.d",
+        "",
+        "\u00e9\u00e9.1.2.3",
+    ]
+    anonymous = await fa.browser()
+    for bad in bad_values:
+        # As raw bytes: a browser may send anything, UTF-8 included.
+        raw = [(b"cookie", f"{COOKIE}={bad}".encode()), (b"x-forwarded-uri", b"/")]
+        answer = await anonymous.get(site_url(WIKI, f"{PREFIX}/oauth2/auth"), headers=raw)
+        assert answer.status_code == 401, bad[:40]
+    # Expired: the cookie's own end.
+    fa.clock.advance(timedelta(hours=13))
+    assert (await ask(fa, browser, WIKI)).status_code == 401
+    # Huge and repeated headers.
+    anonymous = await fa.browser()
+    huge = {"Cookie": f"{COOKIE}=" + "y" * 20000, "X-Forwarded-Uri": "/"}
+    assert (
+        await anonymous.get(site_url(WIKI, f"{PREFIX}/oauth2/auth"), headers=huge)
+    ).status_code == 401
+    repeated = httpx.Headers([("Cookie", f"{COOKIE}=a"), ("Cookie", f"{COOKIE}={good}"),
+                              ("X-Forwarded-Uri", "/")])  # fmt: skip
+    answer = await anonymous.get(site_url(WIKI, f"{PREFIX}/oauth2/auth"), headers=repeated)
+    assert answer.status_code == 401  # expired by now, but read without error
+
+
+async def test_a_second_cookie_of_the_same_name_does_not_hide_the_good_one(fa: Harness) -> None:
+    browser = await signed_in(fa)
+    good = browser.cookies.get(COOKIE, domain=f".{DOMAIN}")
+    anonymous = await fa.browser()
+    both = {"Cookie": f"{COOKIE}=stale; {COOKIE}={good}", "X-Forwarded-Uri": "/"}
+    answer = await anonymous.get(site_url(WIKI, f"{PREFIX}/oauth2/auth"), headers=both)
+    assert answer.status_code == 202
+
+
+@pytest.mark.parametrize(
+    "rd",
+    [
+        "//evil.example.com/",
+        "/\\evil.example.com",
+        "https://evil.example.com",
+        f"https://{DOMAIN}.attacker.example/",
+        f"https://evil.com\\@{GRAFANA}/",
+        f"https://user:pw@{GRAFANA}/",
+        f"https://evil.com@{GRAFANA}/",
+        f"javascript://{GRAFANA}/%0aalert(1)",
+        "/\t/evil.example.com",
+        f"https://{GRAFANA}%2eevil.com/",
+        "http://127.0.0.1:9/",
+        "data:text/html,hi",
+    ],
+)
+async def test_open_redirects_are_refused_with_a_page(fa: Harness, rd: str) -> None:
+    browser = await fa.browser()
+    answer = await browser.get(site_url(GRAFANA, f"{PREFIX}/oauth2/start"), params={"rd": rd})
+    assert answer.status_code == 400
+    assert "location" not in answer.headers
+    assert "does not send people to" in answer.text
+
+
+async def test_allowed_redirects(fa: Harness) -> None:
+    browser = await fa.browser()
+    for rd in ("/dashboard?x=1", site_url(WIKI, "/x"), f"http://{DOMAIN}/", ""):
+        answer = await browser.get(site_url(GRAFANA, f"{PREFIX}/oauth2/start"), params={"rd": rd})
+        assert answer.status_code == 302, rd
+        assert answer.headers["location"].startswith(f"{ISSUER}/auth?")
+
+
+async def test_a_forged_or_replayed_callback_is_refused(fa: Harness) -> None:
+    browser = await fa.browser()
+    start = await browser.get(
+        site_url(GRAFANA, f"{PREFIX}/oauth2/start"), params={"rd": "/dashboard"}
+    )
+    query = parse_qs(urlsplit(start.headers["location"]).query)
+    state = query["state"][0]
+    stranger = await fa.browser()
+    for params in ({"state": state, "code": "x"}, {"state": state + "x", "code": "x"}, {}):
+        refused = await stranger.get(site_url(GRAFANA, f"{PREFIX}/oauth2/callback"), params=params)
+        assert refused.status_code == 400
+    refused = await browser.get(
+        site_url(GRAFANA, f"{PREFIX}/oauth2/callback"), params={"state": state, "code": "nope"}
+    )
+    assert refused.status_code == 400
+    assert "could not be completed" in refused.text
+
+
+async def test_a_person_disabled_upstream_loses_every_site(anyio_backend: str) -> None:
+    text = forward_auth_config(extra="  refreshInterval: 5m\n")
+    async with running(text) as harness:
+        await add_second_user(harness)
+        browser = await harness.browser()
+        back = await sign_in_at(
+            harness, browser, WIKI, login=SECOND_EMAIL, password=SECOND_PASSWORD
+        )
+        assert back.status_code == 302
+        assert (await ask(harness, browser, WIKI)).status_code == 202
+        await harness.runtime.services.storage.delete_password(SECOND_EMAIL)
+        harness.clock.advance(timedelta(minutes=4))
+        assert (await ask(harness, browser, WIKI)).status_code == 202  # not asked yet
+        harness.clock.advance(timedelta(minutes=2))
+        assert (await ask(harness, browser, WIKI)).status_code == 401
+
+
+async def test_tokens_for_the_site_and_bearer_callers(fa: Harness) -> None:
+    browser = await signed_in(fa)
+    answer = await ask(fa, browser, f"tokens.{DOMAIN}")
+    assert answer.status_code == 202
+    id_token = answer.headers["authorization"].removeprefix("Bearer ")
+    keys = jwt.PyJWKSet.from_dict((await fa.client.get(f"{PREFIX}/keys")).json())
+    header = jwt.get_unverified_header(id_token)
+    claims = jwt.decode(
+        id_token, keys[header["kid"]].key, algorithms=["RS256"], audience="passgate-forward-auth",
+        issuer=ISSUER, options={"verify_exp": False, "verify_iat": False},
+    )  # fmt: skip
+    assert claims["email"] == EMAIL
+    assert claims["sid"] == browser.cookies.get(COOKIE, domain=f".{DOMAIN}").split(".")[0]
+    access = answer.headers["x-auth-request-access-token"]
+    # The same tokens for the next request (minted once, not per request).
+    again = await ask(fa, browser, f"tokens.{DOMAIN}")
+    assert again.headers["authorization"] == answer.headers["authorization"]
+    # A script with a token of ours and no cookie (oauth2-proxy's skip-jwt-bearer-tokens).
+    script = await fa.browser()
+    bearer = {"Authorization": f"Bearer {access}"}
+    assert (await ask(fa, script, WIKI, headers=bearer)).status_code == 202
+    info = await script.get(site_url(WIKI, f"{PREFIX}/oauth2/userinfo"), headers=bearer)
+    assert info.json()["email"] == EMAIL
+    bad = {"Authorization": "Bearer " + access[:-3] + "AAA"}
+    assert (await ask(fa, script, WIKI, headers=bad)).status_code == 401
+
+
+async def test_userinfo(fa: Harness) -> None:
+    browser = await signed_in(fa)
+    info = await browser.get(site_url(WIKI, f"{PREFIX}/oauth2/userinfo"))
+    assert info.status_code == 200
+    assert info.json() == {
+        "user": USER_ID,
+        "email": EMAIL,
+        "groups": ["admins", "developers"],
+        "preferredUsername": "admin",
+    }
+    anonymous = await fa.browser()
+    assert (await anonymous.get(site_url(WIKI, f"{PREFIX}/oauth2/userinfo"))).status_code == 401
+
+
+async def test_names_that_are_not_ascii_reach_the_site_as_utf8(anyio_backend: str) -> None:
+    text = forward_auth_config().replace(
+        "  username: admin\n", '  username: "Zo\u00eb\\nX-Evil: 1"\n'
+    )
+    async with running(text) as harness:
+        browser = await signed_in(harness)
+        answer = await ask(harness, browser, WIKI)
+        assert answer.status_code == 202
+        raw = dict(answer.headers.raw)
+        assert raw[b"x-auth-request-preferred-username"] == "Zo\u00eb X-Evil: 1".encode()
+        assert b"x-evil" not in raw
+
+
+async def test_without_the_section_the_endpoints_are_absent(harness: Harness) -> None:
+    assert (await harness.client.get(f"{PREFIX}/oauth2/auth")).status_code == 404
+    assert (await harness.client.get(f"{PREFIX}/oauth2/start")).status_code == 404
+
+
+async def test_envoy_ext_authz_asks_with_the_sites_path_and_method(fa: Harness) -> None:
+    """Envoy's HTTP ext_authz appends the request's path to ``path_prefix``, keeps its
+    method and Host, lets it through on 200 only, and hands anything else to the client."""
+    browser = await signed_in(fa)
+    prefix = site_url(GRAFANA, f"{PREFIX}/oauth2/auth")
+    allowed = await browser.post(f"{prefix}/api/dashboards?x=1", headers={"Accept": "*/*"})
+    assert allowed.status_code == 200
+    assert allowed.headers["x-auth-request-email"] == EMAIL
+    assert (await browser.get(site_url(SECRET, f"{PREFIX}/oauth2/auth/x"))).status_code == 403
+    anonymous = await fa.browser()
+    page = await anonymous.get(f"{prefix}/dash", headers={"Accept": "text/html"})
+    assert page.status_code == 302
+    assert page.headers["location"] == (
+        f"http://{GRAFANA}/oauth2/start?rd=http%3A%2F%2F{GRAFANA}%2Fdash"
+    )
+    api = await anonymous.post(f"{prefix}/api", headers={"Accept": "text/html"})
+    assert api.status_code == 401  # not a page load
+    assert (await anonymous.get(f"{prefix}/healthz")).status_code == 200  # a skipped path
+    assert (await anonymous.get(f"{prefix}/healthz/../admin")).status_code in (302, 401)
