@@ -13,6 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from passgate.storage.models import BrowserSessionFilter
+
 from .harness import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -490,3 +492,37 @@ async def test_fuzz_device_endpoints_answer_json_or_a_page_never_500(
         assert response.headers["location"].startswith(f"{PREFIX}/auth?")
     elif response.status_code >= 400:
         assert_error_page(response, response.status_code)
+
+
+async def test_the_device_signs_in_through_single_sign_on_but_keeps_its_own_session(
+    harness: Harness,
+) -> None:
+    """The person approving a device in a browser that is signed in needs no password, but
+    the device's tokens are its own: signing that browser out does not end them."""
+    first = await start(harness)
+    await approve(harness, first)  # signs the browser in (the password form)
+    harness.clock.advance(timedelta(seconds=5))
+    tokens = (await poll(harness, first)).json()
+    second = await start(harness)
+    response = await confirm(harness, second.user_code)
+    location = response.headers["location"]
+    for _ in range(3):  # /auth → approval, with no password form on the way
+        assert "/login?" not in location, location
+        if location.startswith(f"{PREFIX}/approval"):
+            break
+        location = (await harness.client.get(location)).headers["location"]
+    assert location.startswith(f"{PREFIX}/approval"), location
+    sid = (await harness.runtime.services.keys.verify(tokens["id_token"]))["sid"]
+    browser_sessions = await harness.runtime.services.storage.list_browser_sessions(
+        BrowserSessionFilter(), harness.clock()
+    )
+    assert sid not in {session.id for session in browser_sessions}
+    out = await harness.client.post(f"{PREFIX}/logout", data={})
+    form = parse_form(out.text)
+    await harness.client.post(form.action, data={**form.fields, "confirm": "yes"})
+    assert (await harness.userinfo(tokens["access_token"])).status_code == 200
+    refreshed = await harness.token(
+        {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"],
+         "client_id": PUBLIC_ID}
+    )  # fmt: skip
+    assert refreshed.status_code == 200, refreshed.text
