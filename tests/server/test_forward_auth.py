@@ -26,7 +26,8 @@ from .forward_auth_support import (
     site_url,
 )
 from .harness import EMAIL, ISSUER, PREFIX, USER_ID, Harness, running
-from .sso_support import SECOND_EMAIL, SECOND_PASSWORD, add_second_user, authorize
+from .sso_support import SECOND_EMAIL, SECOND_PASSWORD, add_second_user, authorize, tokens_of
+from .sso_support import sign_in as sso_sign_in
 
 pytestmark = pytest.mark.anyio
 COOKIE = "_passgate_fa"
@@ -64,6 +65,7 @@ async def test_one_sign_in_opens_every_site_with_the_identity_headers(fa: Harnes
     assert answer.headers["X-Auth-Request-Groups"] == "admins,developers"
     assert answer.headers["X-Auth-Request-Preferred-Username"] == "admin"
     assert "authorization" not in answer.headers  # passAuthorization is off by default
+    assert answer.headers["X-Auth-Request-Access-Token"] == ""  # so is passAccessToken
     assert "no-store" in answer.headers["cache-control"]
     # Another site below the domain: the same cookie, no second sign-in.
     assert (await ask(fa, browser, WIKI, "/page")).status_code == 202
@@ -113,7 +115,7 @@ async def test_headers_naming_another_site_are_refused(fa: Harness) -> None:
     # nginx passes the client's own X-Forwarded-Host on: claiming to be the wiki while
     # asking for the secret site is refused, never judged by the wiki's rules.
     claim = {"X-Forwarded-Host": WIKI}
-    assert (await ask(fa, browser, SECRET, headers=claim)).status_code == 400
+    assert (await ask(fa, browser, SECRET, headers=claim)).status_code == 403  # nginx relays 403
     # A proxy that sets them consistently (Caddy: Host and X-Forwarded-Host) is fine.
     same = {"X-Forwarded-Host": WIKI, "X-Forwarded-Method": "GET"}
     assert (await ask(fa, browser, WIKI, headers=same)).status_code == 202
@@ -318,6 +320,31 @@ async def test_tokens_for_the_site_and_bearer_callers(fa: Harness) -> None:
     assert info.json()["email"] == EMAIL
     bad = {"Authorization": "Bearer " + access[:-3] + "AAA"}
     assert (await ask(fa, script, WIKI, headers=bad)).status_code == 401
+    # A token some other client got is not for the sites (unless forwardAuth.bearerClients).
+    other = await client_tokens(fa)
+    assert (await ask(fa, script, WIKI, headers=bearer_of(other))).status_code == 401
+
+
+async def client_tokens(harness: Harness) -> dict[str, str]:
+    """example-app's tokens, from a sign-in in a browser of their own."""
+    browser = await harness.browser()
+    return await tokens_of(
+        harness, await sso_sign_in(harness, await authorize(harness, browser), browser)
+    )
+
+
+def bearer_of(tokens: dict[str, str]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+async def test_bearer_clients_are_accepted_when_listed(anyio_backend: str) -> None:
+    text = forward_auth_config().replace(
+        "forwardAuth:\n", "forwardAuth:\n  bearerClients: [example-app]\n"
+    )
+    async with running(text) as fa:
+        script = await fa.browser()
+        answer = await ask(fa, script, WIKI, headers=bearer_of(await client_tokens(fa)))
+        assert answer.status_code == 202
 
 
 async def test_userinfo(fa: Harness) -> None:
@@ -371,3 +398,18 @@ async def test_envoy_ext_authz_asks_with_the_sites_path_and_method(fa: Harness) 
     assert api.status_code == 401  # not a page load
     assert (await anonymous.get(f"{prefix}/healthz")).status_code == 200  # a skipped path
     assert (await anonymous.get(f"{prefix}/healthz/../admin")).status_code in (302, 401)
+
+
+async def test_a_sign_out_another_site_started_asks_first(fa: Harness) -> None:
+    browser = await signed_in(fa)
+    url = site_url(WIKI, f"{PREFIX}/oauth2/sign_out")
+    asked = await browser.get(url, headers={"Sec-Fetch-Site": "cross-site"})
+    assert asked.status_code == 200
+    assert "Sign out of every site?" in asked.text
+    forged = await browser.post(url, headers={"Sec-Fetch-Site": "cross-site"})
+    assert forged.status_code == 200
+    assert (await ask(fa, browser, WIKI)).status_code == 202  # still signed in
+    confirmed = await browser.post(url, data={"confirm": "yes"},
+                                   headers={"Sec-Fetch-Site": "same-origin"})  # fmt: skip
+    assert confirmed.status_code == 302
+    assert (await ask(fa, browser, WIKI)).status_code == 401

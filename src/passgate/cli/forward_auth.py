@@ -61,6 +61,7 @@ def forward_auth_policy(config: Config) -> ForwardAuthPolicy:
             )
             for rule in section.hosts
         ),
+        bearer_clients=tuple(section.bearer_clients),
     )
 
 

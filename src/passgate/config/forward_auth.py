@@ -117,6 +117,9 @@ class ForwardAuthConfig(DexModel):
     #: expiry.idTokens): a person disabled upstream loses every site by then.
     refresh_interval: PositiveDuration | None = Field(default=None, alias="refreshInterval")
     hosts: list[ForwardAuthHost] = Field(default_factory=list)
+    #: Clients whose ID or access tokens a script may present as ``Authorization:
+    #: Bearer`` instead of the cookie (the forward-auth client's are always accepted).
+    bearer_clients: list[str] = Field(default_factory=list, alias="bearerClients")
 
     @field_validator("cookie_name")
     @classmethod

@@ -120,6 +120,11 @@ class PostConnector(Connector):
 class RefreshConnector(Connector):
     """Asked again on every refresh, so upstream changes (groups, a disabled user) apply."""
 
+    #: Whether asking again needs what the sign-in stored (an upstream token; OAuth
+    #: connectors keep one only when ``offline_access`` was asked for, as Dex does).
+    #: Without it there is nothing to ask the upstream with, and nothing is asked.
+    needs_stored_data: bool = True
+
     @abc.abstractmethod
     async def refresh(self, scopes: Scopes, identity: Identity) -> Identity:
         """The up-to-date identity; raise :class:`ConnectorError` if the user is gone."""

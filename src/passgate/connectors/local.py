@@ -51,6 +51,8 @@ def identity_of(entry: Password) -> Identity:
 class LocalConnector(PasswordConnector, RefreshConnector):
     """Users kept by Passgate itself; the login field is the email address (as in Dex)."""
 
+    needs_stored_data = False  # the user is looked up by what the claims say
+
     prompt = "Email Address"
 
     def __init__(self, lookup: PasswordLookup) -> None:

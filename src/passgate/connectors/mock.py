@@ -27,6 +27,8 @@ _KILGORE = Identity(
 class MockCallbackConnector(CallbackConnector, RefreshConnector):
     """Redirects straight back to the callback and signs in as Kilgore Trout."""
 
+    needs_stored_data = False  # there is no upstream to ask with anything
+
     async def login_url(self, scopes: Scopes, callback_url: str, state: str) -> str:
         return f"{callback_url}?{urlencode({'state': state})}"
 

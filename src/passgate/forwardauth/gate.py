@@ -25,6 +25,9 @@ __all__ = ["SCOPES", "Decision", "Gate", "Person"]
 
 #: What the built-in client asks for, and what its tokens for sites carry.
 SCOPES = ("openid", "email", "profile", "groups")
+#: Its sign-in also asks for offline_access: then OAuth connectors keep the upstream
+#: token that lets the browser session's person be checked again every refreshInterval.
+SIGN_IN_SCOPES = (*SCOPES, "offline_access")
 #: A cached token for a site is minted anew when less than this is left of it.
 _TOKEN_MARGIN = timedelta(minutes=1)
 
@@ -90,7 +93,8 @@ class Gate:
         try:
             site = self.site(headers)
         except AmbiguousSiteError as error:
-            return Decision(400, reason=str(error))
+            # 403, not 400: nginx relays only 2xx, 401 and 403 (anything else is a 500).
+            return Decision(403, reason=str(error))
         rule = self.policy.rule_for(site.host)
         if rule.skips(site.paths):
             return Decision(allowed, reason="path needs no sign-in")
@@ -123,14 +127,19 @@ class Gate:
                 token = await self._verifier.verify(bearer)
             except InvalidTokenError:
                 return None
+            # As oauth2-proxy: only tokens meant for the sites (not any client's).
+            if not set(token.audience) & self.policy.bearer_audiences(self._client_id):
+                return None
             return _person_of_token(token.subject, token.claims, token.session_id)
         return None
 
     async def _identity_headers(
         self, person: Person, rule: HostRule
     ) -> tuple[tuple[str, str], ...]:
-        """oauth2-proxy's ``--set-xauthrequest`` headers, every one always sent (an empty
-        value rather than none: Caddy 2.6 copies a missing header as its placeholder)."""
+        """oauth2-proxy's ``--set-xauthrequest`` headers, every ``X-Auth-Request-*`` one
+        always sent (an empty value rather than none: Caddy 2.6 copies a missing header as
+        its placeholder). ``Authorization`` only when passed: an empty one would replace
+        a client's own, so a proxy copies it only for sites that get it."""
         claims = person.claims
         user = (
             {
@@ -151,12 +160,12 @@ class Gate:
         ]
         access = _flag(rule.pass_access_token, self.policy.pass_access_token)
         bearer = _flag(rule.pass_authorization, self.policy.pass_authorization)
+        id_token = access_token = ""
         if (access or bearer) and person.session is not None:
             id_token, access_token = await self._tokens_for(person.session)
-            if access:
-                headers.append(("X-Auth-Request-Access-Token", access_token))
-            if bearer:
-                headers.append(("Authorization", f"Bearer {id_token}"))
+        headers.append(("X-Auth-Request-Access-Token", access_token if access else ""))
+        if bearer and id_token:
+            headers.append(("Authorization", f"Bearer {id_token}"))
         return tuple(headers)
 
     async def _tokens_for(self, session: BrowserSession) -> tuple[str, str]:

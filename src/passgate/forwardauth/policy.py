@@ -121,6 +121,11 @@ class ForwardAuthPolicy:
     user_claim: str = "email"
     refresh_interval: timedelta = timedelta(hours=24)
     hosts: tuple[HostRule, ...] = ()
+    #: Clients whose tokens a bearer caller may present (besides forward-auth's own).
+    bearer_clients: tuple[str, ...] = ()
+
+    def bearer_audiences(self, own: str) -> frozenset[str]:
+        return frozenset((own, *self.bearer_clients))
 
     @property
     def issuer_host(self) -> str:

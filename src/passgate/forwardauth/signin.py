@@ -21,7 +21,7 @@ from datetime import timedelta
 from urllib.parse import urlencode
 
 from passgate.clock import Clock
-from passgate.forwardauth.gate import SCOPES, Gate
+from passgate.forwardauth.gate import SIGN_IN_SCOPES, Gate
 from passgate.forwardauth.policy import CALLBACK_PATH, domain_matches
 from passgate.forwardauth.proxied import AmbiguousSiteError, ProxyHeaders, Site
 from passgate.forwardauth.seal import Sealer
@@ -107,7 +107,7 @@ class SignIn:
             "client_id": self._client.id,
             "redirect_uri": callback,
             "response_type": "code",
-            "scope": " ".join(SCOPES),
+            "scope": " ".join(SIGN_IN_SCOPES),
             "state": self._sealer.seal_state(nonce, back),
             "code_challenge": challenge.rstrip(b"=").decode("ascii"),  # RFC 7636 §4.2
             "code_challenge_method": "S256",

@@ -41,7 +41,10 @@ async def refresh_identity(
     """The up-to-date claims and connector data; unchanged when the connector cannot be
     asked again. Raises what the connector raises: ``ConnectorError`` when the upstream
     no longer vouches for the person, ``UpstreamUnavailableError`` when it cannot say."""
-    if not isinstance(entry.connector, RefreshConnector):
+    connector = entry.connector
+    if not isinstance(connector, RefreshConnector):
         return claims, connector_data
-    fresh = await entry.connector.refresh(scopes, identity_of(claims, connector_data))
+    if not connector_data and connector.needs_stored_data:
+        return claims, connector_data  # as Dex: nothing to ask the upstream with
+    fresh = await connector.refresh(scopes, identity_of(claims, connector_data))
     return claims_of(fresh), fresh.connector_data or connector_data

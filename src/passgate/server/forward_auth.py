@@ -20,12 +20,12 @@ from passgate.forwardauth import ForwardAuth
 from passgate.forwardauth.proxied import ProxyHeaders
 from passgate.forwardauth.signin import Cookie, SignInError, Step
 from passgate.server.errors import NO_STORE, render_error
-from passgate.server.flow import services_of
+from passgate.server.flow import render_page, services_of
 
 __all__ = ["routes"]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_MAX_COOKIE_HEADER = 16 * 1024
+_MAX_COOKIE_HEADER = 64 * 1024
 
 
 def _proxy_headers(request: Request, envoy_path: str | None = None) -> ProxyHeaders:
@@ -130,10 +130,15 @@ async def callback(request: Request) -> Response:
 
 
 async def sign_out(request: Request) -> Response:
-    """GET/POST /oauth2/sign_out?rd=...: sign out of every site (the browser session)."""
+    """GET/POST /oauth2/sign_out?rd=...: sign out of every site (the browser session).
+    oauth2-proxy signs out on a plain GET; Passgate does too, except when the browser
+    says another site sent it (Sec-Fetch-Site: cross-site: an image or a form elsewhere
+    must not sign a person out of everything): then it asks first."""
     fa = _forward_auth(request)
     if fa is None:
         return _disabled(request)
+    if request.headers.get("sec-fetch-site", "").lower() == "cross-site":
+        return render_page(request, "sign_out.html", {})
     cookies = _cookie_values(request, fa.gate.policy.cookie_name)
     try:
         step = await fa.sign_in.sign_out(
