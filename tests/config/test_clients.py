@@ -159,7 +159,7 @@ def test_sso_shared_with_and_backchannel_logout() -> None:
         {
             "id": "a",
             "secret": "s",
-            "ssoSharedWith": ["b", "*", "typo"],
+            "ssoSharedWith": ["b", "*", "typo", "passgate-forward-auth"],
             "backchannelLogoutURI": "https://a.example.com/logout/backchannel",
         },
         {"id": "b", "secret": "s", "ssoSharedWith": []},
@@ -167,7 +167,7 @@ def test_sso_shared_with_and_backchannel_logout() -> None:
     )
     config = load(doc | {"enablePasswordDB": True})
     a, b, c = config.static_clients
-    assert a.sso_shared_with == ["b", "*", "typo"]
+    assert a.sso_shared_with == ["b", "*", "typo", "passgate-forward-auth"]
     assert a.backchannel_logout_uri == "https://a.example.com/logout/backchannel"
     # [] (share with nobody) and absent (the default applies) stay different.
     assert (b.sso_shared_with, c.sso_shared_with) == ([], None)

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from passgate.config.base import Loc
+from passgate.config.builtin import BUILT_IN_CLIENTS
 from passgate.config.clients import StaticClient, StaticPassword
 from passgate.config.connectors import PASSWORD_CONNECTOR_TYPES, ConnectorConfig
 from passgate.config.expiry import ExpiryConfig, SignerConfig
@@ -224,7 +225,8 @@ def _sso_shared_with(clients: Sequence[StaticClient | None]) -> Iterator[Finding
     """``ssoSharedWith`` names clients; a name that is none of them is a typo."""
     if any(client is None for client in clients):
         return
-    ids = {client.id for client in clients if client is not None}
+    # The built-in clients (the kubeconfig page, forward-auth) are real clients too.
+    ids = {client.id for client in clients if client is not None} | BUILT_IN_CLIENTS
     for index, client in enumerate(clients):
         assert client is not None
         for position, peer in enumerate(client.sso_shared_with or ()):

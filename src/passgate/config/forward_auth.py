@@ -18,6 +18,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, field_validator
 
 from passgate.config.base import DexModel, Loc
+from passgate.config.builtin import FORWARD_AUTH_CLIENT_ID
 from passgate.config.checks import cross_check
 from passgate.config.clients import StaticClient
 from passgate.config.fields import NonEmptyStr, PositiveDuration
@@ -31,8 +32,6 @@ __all__ = [
     "check_path_rule",
 ]
 
-#: The built-in client forward-auth signs people in with (reserved id).
-FORWARD_AUTH_CLIENT_ID = "passgate-forward-auth"
 
 # RFC 6265 §4.1.1: a cookie name is an RFC 2616 token.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}")

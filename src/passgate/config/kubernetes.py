@@ -33,6 +33,7 @@ from passgate.config.base import (
     raise_issues,
     with_more_issues,
 )
+from passgate.config.builtin import KUBECONFIG_CLIENT_ID
 from passgate.config.checks import cross_check
 from passgate.config.clients import StaticClient
 from passgate.config.environ import value_or_env
@@ -49,8 +50,6 @@ __all__ = [
     "pem_file",
 ]
 
-#: The built-in client the ``/kubeconfig`` page signs people in with (reserved id).
-KUBECONFIG_CLIENT_ID = "passgate-kubeconfig"
 
 # A kubeconfig entry name we also use as a context name and in a file name: DNS-ish.
 _NAME = re.compile(r"[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?")
