@@ -50,6 +50,7 @@ from e2e.proxies import (
     Site,
 )
 from e2e.support import Launcher, PassgateServer
+from pages.conftest import CHROMIUM_ARGS as PAGE_CHROMIUM_ARGS
 from passgate.forwardauth.seal import Sealer
 
 pytestmark = [pytest.mark.slow]
@@ -68,13 +69,9 @@ REFRESH_S = 2.0
 SHORT_LIFETIME_S = 3
 #: The route label of /oauth2/auth in passgate_http_requests_total.
 AUTH_ENDPOINT = "/oauth2/auth"
+#: The page tests' Chromium flags, and every *.apps.test host on loopback.
 CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
+    *PAGE_CHROMIUM_ARGS,
     "--no-proxy-server",
     "--host-resolver-rules=MAP *.apps.test 127.0.0.1",
 ]

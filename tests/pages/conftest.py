@@ -97,13 +97,15 @@ def redeem(server: Server, code: str, verifier: str = "") -> httpx.Response:
 
 
 @contextlib.contextmanager
-def run_passgate(tmp_path: Path, port: int, redirect_uri: str, extra: str = "") -> Iterator[Server]:
-    """``passgate serve`` on ``port`` with the page config plus ``extra`` YAML, healthy;
-    stopped (and its log kept) after."""
+def run_passgate(
+    tmp_path: Path, port: int, redirect_uri: str, extra: str = "", *, text: str | None = None
+) -> Iterator[Server]:
+    """``passgate serve`` on ``port`` with the page config plus ``extra`` YAML (or a whole
+    config ``text`` of the test's own), healthy; stopped (and its log kept) after."""
     issuer = f"http://127.0.0.1:{port}/dex"
     config = tmp_path / "config.yaml"
     base = _config(issuer, f"127.0.0.1:{port}", tmp_path / "passgate.db", redirect_uri)
-    config.write_text(base + extra)
+    config.write_text(text if text is not None else base + extra)
     log = tmp_path / "server.log"
     with log.open("wb") as out:
         process = subprocess.Popen(

@@ -15,7 +15,6 @@ import base64
 import contextlib
 import html
 import re
-import subprocess
 import threading
 import time
 import warnings
@@ -46,7 +45,7 @@ from .conftest import (
     Server,
     _config,
     free_port,
-    passgate_command,
+    run_passgate,
 )
 
 with warnings.catch_warnings():
@@ -179,41 +178,11 @@ def sso_config(tmp_path: Path, port: int, first: App, second: App, rp_base: str)
 
 @contextlib.contextmanager
 def run_sso_passgate(tmp_path: Path, first: App, second: App, rp_base: str) -> Iterator[Server]:
-    """``passgate serve`` with :func:`sso_config`, healthy; stopped after (as conftest's
-    ``run_passgate``, which takes no clients of a test's own)."""
+    """``passgate serve`` with :func:`sso_config`, healthy; stopped after."""
     port = free_port()
-    issuer = f"http://127.0.0.1:{port}/dex"
-    config = tmp_path / "config.yaml"
-    config.write_text(sso_config(tmp_path, port, first, second, rp_base))
-    log = tmp_path / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*passgate_command(), "serve", str(config)],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"passgate exited with {process.returncode}:\n{log.read_text()}")
-            try:
-                if httpx.get(f"{issuer}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"passgate not healthy after 30 s:\n{log.read_text()}")
-            time.sleep(0.05)
-        yield Server(issuer, first.redirect_uri, log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    text = sso_config(tmp_path, port, first, second, rp_base)
+    with run_passgate(tmp_path, port, first.redirect_uri, text=text) as server:
+        yield server
 
 
 @pytest.fixture
