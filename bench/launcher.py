@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import os
 import secrets
+import shutil
 import socket
 import time
 import uuid
@@ -22,6 +23,7 @@ import yaml
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
+from bench.forwardauth import SITE_GROUP, SITE_HOST, forward_auth_config
 from bench.target import Target
 
 CLIENT_ID = "bench-app"
@@ -71,8 +73,8 @@ def make_setup(
     skip_approval: bool = False,
     log_level: str = "info",
 ) -> BenchSetup:
-    """A Dex-compatible config on fresh loopback ports, with one confidential client and
-    one static password user."""
+    """A Dex-compatible config on fresh loopback ports, with one confidential client, one
+    static password user, and forward-auth for one site that lets the user in."""
     port, telemetry = free_port(), free_port()
     issuer = f"http://127.0.0.1:{port}/dex"
     # Nothing listens here: the scenarios read the code from the redirect's Location.
@@ -105,6 +107,8 @@ def make_setup(
                 {"name": "bench", "server": "https://127.0.0.1:6443", "clientID": CLIENT_ID}
             ]
         },
+        # The forward_auth scenario: one protected site, by group (a Passgate addition).
+        "forwardAuth": forward_auth_config(SITE_HOST),
         "enablePasswordDB": True,
         "staticPasswords": [
             {
@@ -112,6 +116,7 @@ def make_setup(
                 "hash": hashed,
                 "username": "bench",
                 "userID": str(uuid.uuid4()),
+                "groups": [SITE_GROUP],
             }
         ],
     }
@@ -122,6 +127,7 @@ def make_setup(
         redirect_uri=redirect_uri,
         username=USERNAME,
         password=password,
+        forward_auth_host=SITE_HOST,
     )
     return BenchSetup(config=config, target=target)
 
@@ -130,6 +136,30 @@ def write_config(setup: BenchSetup, directory: Path) -> Path:
     path = directory / "config.yaml"
     path.write_text(yaml.safe_dump(setup.config, sort_keys=False))
     return path
+
+
+def parse_cpus(text: str) -> frozenset[int]:
+    """A CPU list as ``taskset -c`` takes it: ``1``, ``0,2``, ``0-3``."""
+    cpus: set[int] = set()
+    for part in text.split(","):
+        first, dash, last = part.strip().partition("-")
+        if not first.isdigit() or (dash and not last.isdigit()):
+            raise ValueError(f"{text!r} is not a CPU list like 1, 0,2 or 0-3")
+        low, high = int(first), int(last) if dash else int(first)
+        if high < low:
+            raise ValueError(f"{part.strip()!r}: the range runs backwards")
+        cpus.update(range(low, high + 1))
+    return frozenset(cpus)
+
+
+def pinned(command: list[str], cpus: frozenset[int] | None) -> list[str]:
+    """``command`` run on ``cpus`` only (``taskset``, util-linux), or as it is for None."""
+    if cpus is None:
+        return command
+    taskset = shutil.which("taskset")
+    if taskset is None:
+        raise ServerError("pinning the server to CPUs needs taskset (util-linux)")
+    return [taskset, "-c", ",".join(map(str, sorted(cpus))), *command]
 
 
 @contextlib.contextmanager

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
@@ -67,6 +68,30 @@ async def _next_page(
     return await client.get(action, params=tuple(entries)), tried_password
 
 
+async def walk(
+    client: httpx.AsyncClient,
+    response: httpx.Response,
+    target: Target,
+    arrived: Callable[[str], bool],
+    where: str,
+) -> str:
+    """Follow redirects and act on pages, as a person and their browser would, from
+    ``response`` until a redirect to a URL ``arrived`` accepts: that URL. ``where`` names
+    the destination in the error when it is never reached."""
+    tried_password = False
+    for _ in range(MAX_FLOW_STEPS):
+        if response.is_redirect:
+            location = urljoin(str(response.url), response.headers["location"])
+            if arrived(location):
+                return location
+            response = await client.get(location)
+        elif response.status_code == 200:
+            response, tried_password = await _next_page(client, response, target, tried_password)
+        else:
+            raise FlowError(f"{response.status_code} at {response.url}: {response.text[:200]}")
+    raise FlowError(f"no redirect to {where} after {MAX_FLOW_STEPS} steps")
+
+
 async def authorization_code_login(
     client: httpx.AsyncClient, endpoints: Endpoints, target: Target
 ) -> dict[str, Any]:
@@ -89,20 +114,10 @@ async def authorization_code_login(
             "code_challenge_method": "S256",
         },
     )
-    tried_password = False
-    for _ in range(MAX_FLOW_STEPS):
-        if response.is_redirect:
-            location = urljoin(str(response.url), response.headers["location"])
-            if location.split("?", 1)[0] == redirect_uri:
-                code = _code_from(location, state)
-                break
-            response = await client.get(location)
-        elif response.status_code == 200:
-            response, tried_password = await _next_page(client, response, target, tried_password)
-        else:
-            raise FlowError(f"{response.status_code} at {response.url}: {response.text[:200]}")
-    else:
-        raise FlowError(f"no redirect to the client after {MAX_FLOW_STEPS} steps")
+    location = await walk(
+        client, response, target, lambda url: url.split("?", 1)[0] == redirect_uri, "the client"
+    )
+    code = _code_from(location, state)
     form = {
         "grant_type": "authorization_code",
         "code": code,

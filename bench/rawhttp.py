@@ -65,8 +65,14 @@ class Connection:
         elif self._origin != (scheme, host, port):
             raise HttpError(f"{url} is not on this connection's origin")
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        # A Host given in ``headers`` replaces the URL's: a proxy asking about one of its
+        # sites sends the site's name to the server it connects to (forward-auth).
         lines = [f"{method} {target} HTTP/1.1", f"Host: {parts.netloc}"]
-        lines += [f"{name}: {value}" for name, value in headers.items()]
+        for name, value in headers.items():
+            if name.lower() == "host":
+                lines[1] = f"Host: {value}"
+            else:
+                lines.append(f"{name}: {value}")
         if body or method == "POST":
             lines.append(f"Content-Length: {len(body)}")
         raw = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body

@@ -2,12 +2,19 @@
 load it over loopback, and print a Markdown table of requests per second and latency.
 
     python -m bench.run [--duration 5] [--concurrency 16] [--scenarios discovery,jwks]
+    python -m bench.run --scenarios forward_auth --rate 1000 --server-cpus 1
     python -m bench.run --postgres-dsn postgresql://postgres@127.0.0.1:5432/postgres
     python -m bench.run --issuer http://127.0.0.1:5556/dex   # another issuer, for comparison
 
+By default each connection sends its next request as soon as the last one is answered
+(closed loop: the throughput the server sustains). ``--rate N`` instead offers N requests
+per second across all connections (open loop) and times each from when it was due, which
+answers "what latency at this load".
+
 The load generator runs on the same machine as the server, so on a small machine it competes
 for CPU; the "server CPU %" and "bench CPU %" columns show how busy each was (100 = one core
-busy), which tells whether the server or the generator was the limit.
+busy), which tells whether the server or the generator was the limit. ``--server-cpus``
+keeps them apart: the server runs on those CPUs only, the generator on the others.
 """
 
 from __future__ import annotations
@@ -39,15 +46,17 @@ from bench.launcher import (
     ServerError,
     cpu_seconds,
     make_setup,
+    parse_cpus,
+    pinned,
     postgres_storage,
     scratch_database,
     sqlite_storage,
     write_config,
 )
-from bench.loadgen import LoadSpec, Meter, run_load
-from bench.scenarios import SCENARIOS, missing_inputs, worker_factory
+from bench.loadgen import LoadOutcome, LoadSpec, Meter, run_load
+from bench.scenarios import SCENARIOS, skip_reason, worker_factory
 from bench.seed import DEFAULT_SESSIONS, seed_sessions
-from bench.stats import ScenarioResult, ServerStats, results_table, server_table
+from bench.stats import ScenarioResult, ServerStats, percentile, results_table, server_table
 from bench.target import Target, discover
 
 T = TypeVar("T")
@@ -82,6 +91,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--requests", type=int, default=None, help="stop a scenario after N ops")
     p.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds first (1)")
     p.add_argument("--concurrency", type=int, default=16, help="connections (16)")
+    p.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="offer N requests/s across all connections, timed from when each was due "
+        "(open loop; default: closed loop, each connection as fast as it is answered)",
+    )
     p.add_argument("--timeout", type=float, default=10.0, help="per-request timeout (10 s)")
     p.add_argument(
         "--client",
@@ -97,6 +113,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="PostgreSQL to create a scratch database in (default $PASSGATE_TEST_POSTGRES_DSN)",
     )
     p.add_argument("--passgate", default=default_passgate(), help="the passgate executable")
+    p.add_argument(
+        "--server-cpus",
+        default=None,
+        help="run the server on these CPUs only (taskset -c: 1, 0,2, 0-3) and the "
+        "benchmark on the others",
+    )
     p.add_argument("--bcrypt-cost", type=int, default=10, help="cost of the user's hash (10)")
     p.add_argument("--skip-approval", action="store_true", help="oauth2.skipApprovalScreen")
     p.add_argument("--log-level", default="info", help="the server's logger.level (info)")
@@ -127,9 +149,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if "postgres" in args.backends and not args.postgres_dsn:
         p.error("the postgres backend needs --postgres-dsn or PASSGATE_TEST_POSTGRES_DSN")
     try:
-        args.spec = LoadSpec(args.concurrency, args.duration, args.requests, args.warmup)
+        args.spec = LoadSpec(args.concurrency, args.duration, args.requests, args.warmup, args.rate)
+        args.server_cpus = None if args.server_cpus is None else parse_cpus(args.server_cpus)
     except ValueError as exc:
         p.error(str(exc))
+    if args.server_cpus is not None and not args.server_cpus <= os.sched_getaffinity(0):
+        p.error(f"--server-cpus: this machine offers CPUs {sorted(os.sched_getaffinity(0))}")
+    if args.server_cpus is not None and not shutil.which("taskset"):
+        p.error("--server-cpus needs taskset (util-linux)")
     return args
 
 
@@ -143,10 +170,9 @@ async def measure(
         endpoints = await discover(client, target.issuer)
     results = []
     for scenario in args.scenarios:
-        missing = missing_inputs(scenario, target)
-        if missing:
-            flags = " ".join("--" + m.replace("_", "-") for m in missing)
-            log(f"  {scenario}: skipped, needs {flags}")
+        reason = skip_reason(scenario, target)
+        if reason is not None:
+            log(f"  {scenario}: skipped, {reason}")
             continue
         meters: dict[str, Meter] = {"bench": time.process_time}
         if server is not None:
@@ -161,8 +187,12 @@ async def measure(
             elapsed_s=outcome.elapsed_s,
             server_cpu_s=outcome.meters.get("server"),
             client_cpu_s=outcome.meters.get("bench"),
+            rate=args.spec.rate,
+            unsent=outcome.unsent,
         )
         log(f"  {scenario}: {result.rps:,.1f}/s, {result.ok} ok, {result.errors} errors")
+        if args.spec.rate is not None:
+            log(f"    {lateness(outcome)}")
         for sample in outcome.error_samples:
             log(f"    error: {sample}")
         results.append(result)
@@ -172,7 +202,8 @@ async def measure(
 async def bench_passgate(
     backend: str, setup: BenchSetup, config: Path, args: argparse.Namespace
 ) -> tuple[list[ScenarioResult], ServerStats]:
-    server = Server([args.passgate, "serve", str(config)], config.with_name("server.log"))
+    command = pinned([args.passgate, "serve", str(config)], args.server_cpus)
+    server = Server(command, config.with_name("server.log"))
     startup = await server.start(setup.target.issuer.rstrip("/") + "/healthz")
     log(f"{backend}: passgate healthy after {startup * 1000:.0f} ms at {setup.target.issuer}")
     try:
@@ -194,8 +225,36 @@ def run_async(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
         return runner.run(factory())
 
 
+def lateness(outcome: LoadOutcome) -> str:
+    """Open loop: how late requests were sent after they were due, and how many never
+    were. Microseconds mean the generator kept time; milliseconds mean every connection
+    was busy waiting for answers (add --concurrency) or the generator ran out of CPU."""
+    lags = sorted(outcome.send_lags_ms)
+    text = (
+        f"sent after due: p50 {percentile(lags, 50):.3f} ms, p99 {percentile(lags, 99):.3f} ms, "
+        f"max {percentile(lags, 100):.3f} ms"
+    )
+    if outcome.unsent:
+        text += f"; {outcome.unsent} due but never sent (every connection was busy)"
+    return text
+
+
+def pin_benchmark(server_cpus: frozenset[int] | None) -> None:
+    """Keep the benchmark off the server's CPUs, when there are others."""
+    if server_cpus is None:
+        return
+    others = os.sched_getaffinity(0) - server_cpus
+    if others:
+        os.sched_setaffinity(0, others)
+        log(f"server on CPUs {sorted(server_cpus)}, benchmark on {sorted(others)}")
+    else:
+        log(f"server on CPUs {sorted(server_cpus)}; no other CPU left for the benchmark")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if not args.issuer:
+        pin_benchmark(args.server_cpus)
     results: list[ScenarioResult] = []
     servers: list[ServerStats] = []
     failed = False
@@ -257,6 +316,14 @@ def describe(args: argparse.Namespace) -> str:
         f"{args.duration:g} s per scenario{limit} "
         f"after {args.warmup:g} s warm-up; times in ms."
     )
+    if args.rate is not None:
+        text += (
+            f" Open loop: {args.rate:,g} requests/s offered across the connections, each "
+            "timed from when it was due to be sent (rps is the rate achieved)."
+        )
+    if args.server_cpus is not None and not args.issuer:
+        cpus = ",".join(map(str, sorted(args.server_cpus)))
+        text += f" Server pinned to CPU{'s' if len(args.server_cpus) > 1 else ''} {cpus}."
     if "tokenreview" in args.scenarios and not args.issuer:
         text += f" tokenreview: {args.sessions} sessions seeded, a tenth of them revoked."
     if "login" in args.scenarios or "refresh_token" in args.scenarios:

@@ -3,6 +3,10 @@
 Each scenario is a worker whose ``step`` is one measured operation; every worker is one
 client with its own connection. Hot loops use the lean :mod:`bench.rawhttp` client unless
 ``client="httpx"``; logins always use httpx, which keeps cookies and reads pages.
+
+``tokenreview`` and ``forward_auth`` call Passgate's own endpoints; ``forward_auth`` also
+needs the ``forwardAuth`` section the bench writes, so it runs only against the Passgate
+the bench starts.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import Literal
 
 import httpx
 
+from bench import forwardauth
 from bench.loadgen import Worker, WorkerFactory
 from bench.loginflow import authorization_code_login
 from bench.rawhttp import Connection
@@ -40,9 +45,15 @@ class _HttpWorker:
             timeout=timeout,
             limits=httpx.Limits(max_connections=1),
             follow_redirects=False,
-            transport=transport,
+            transport=self._transport(transport),
         )
         self.raw = Connection(timeout) if client == "raw" else None
+
+    def _transport(
+        self, transport: httpx.AsyncBaseTransport | None
+    ) -> httpx.AsyncBaseTransport | None:
+        """The browser's transport (``None``: httpx's network)."""
+        return transport
 
     async def setup(self) -> None:
         pass
@@ -156,6 +167,41 @@ class TokenReviewWorker(_HttpWorker):
             raise FlowError(f"TokenReview not authenticated: {body[:200]!r}")
 
 
+class ForwardAuthWorker(_HttpWorker):
+    """nginx ``auth_request`` for a person signed in to a protected site: the person signs
+    in once at setup, through the site's proxy; each step is the subrequest nginx makes
+    before serving one page, and must let the person in with their identity headers."""
+
+    url = ""
+    headers: Mapping[str, str] = {}
+
+    def _transport(
+        self, transport: httpx.AsyncBaseTransport | None
+    ) -> httpx.AsyncBaseTransport | None:
+        host = need(self.target.forward_auth_host, "forward_auth_host")
+        inner = transport or httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=1))
+        return forwardauth.SiteProxy(self.target.issuer, host, inner)
+
+    async def setup(self) -> None:
+        cookie = await forwardauth.sign_in(self.browser, self.target)
+        host = need(self.target.forward_auth_host, "forward_auth_host")
+        self.url = forwardauth.auth_url(self.target.issuer)
+        self.headers = forwardauth.auth_headers(host, cookie)
+
+    async def step(self) -> None:
+        if self.raw is not None:
+            raw = await self.raw.get(self.url, self.headers)
+            status, email = raw.status, raw.headers.get("x-auth-request-email", "")
+        else:
+            response = await self.browser.get(self.url, headers=self.headers)
+            status = response.status_code
+            email = response.headers.get("x-auth-request-email", "")
+        if status != 202:
+            raise FlowError(f"GET {self.url} for {self.headers['Host']}: {status}, not 202")
+        if email != self.target.username:
+            raise FlowError(f"X-Auth-Request-Email is {email!r}, not {self.target.username!r}")
+
+
 class LoginWorker(_HttpWorker):
     async def step(self) -> None:
         await authorization_code_login(self.browser, self.endpoints, self.target)
@@ -168,6 +214,7 @@ _WORKERS: dict[str, type[_HttpWorker]] = {
     "refresh_token": RefreshWorker,
     "login": LoginWorker,
     "tokenreview": TokenReviewWorker,
+    "forward_auth": ForwardAuthWorker,
 }
 SCENARIOS = tuple(_WORKERS)
 
@@ -176,6 +223,14 @@ def missing_inputs(scenario: str, target: Target) -> list[str]:
     """What the target lacks for ``scenario`` (empty: it can run)."""
     if scenario in ("discovery", "jwks"):
         return []
+    if scenario == "forward_auth":
+        # The built-in client signs in; the site is the one the bench configured.
+        needs = {
+            "username": target.username,
+            "password": target.password,
+            "forward_auth_host": target.forward_auth_host,
+        }
+        return [name for name, value in needs.items() if value is None]
     needs = {"client_id": target.client_id, "client_secret": target.client_secret}
     if scenario in ("refresh_token", "login", "tokenreview"):
         needs |= {
@@ -184,6 +239,20 @@ def missing_inputs(scenario: str, target: Target) -> list[str]:
             "password": target.password,
         }
     return [name for name, value in needs.items() if value is None]
+
+
+def skip_reason(scenario: str, target: Target) -> str | None:
+    """Why ``scenario`` cannot run against ``target``, for the person running the bench
+    (None: it can)."""
+    missing = missing_inputs(scenario, target)
+    if "forward_auth_host" in missing:
+        return (
+            "needs the forwardAuth section the bench writes into the config of the "
+            "Passgate it starts (not available with --issuer)"
+        )
+    if missing:
+        return "needs " + " ".join("--" + m.replace("_", "-") for m in missing)
+    return None
 
 
 def worker_factory(

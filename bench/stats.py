@@ -31,6 +31,18 @@ class ScenarioResult:
     server_cpu_s: float | None = None
     client_cpu_s: float | None = None  # the load generator's own CPU time
     note: str = ""
+    rate: float | None = None  # open loop: the operations per second offered
+    unsent: int = 0  # open loop: operations due that no free worker could send in time
+
+    @property
+    def label(self) -> str:
+        """The scenario, with the rate offered (open loop) and any note."""
+        notes = [self.note] if self.note else []
+        if self.rate is not None:
+            notes.insert(0, f"{self.rate:,.0f}/s offered")
+            if self.unsent:
+                notes.insert(1, f"{self.unsent} unsent")
+        return self.scenario + (f" ({', '.join(notes)})" if notes else "")
 
     @property
     def ok(self) -> int:
@@ -90,15 +102,16 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]], left: i
 
 
 def results_table(results: Iterable[ScenarioResult]) -> str:
-    header = ["scenario", "backend", "rps", "p50 ms", "p99 ms", "ok", "errors"]
+    header = ["scenario", "backend", "rps", "p50 ms", "p99 ms", "max ms", "ok", "errors"]
     header += ["server CPU %", "bench CPU %"]
     rows = [
         [
-            r.scenario + (f" ({r.note})" if r.note else ""),
+            r.label,
             r.backend,
             _num(r.rps, 1),
             _num(r.latency(50), 2),
             _num(r.latency(99), 2),
+            _num(r.latency(100), 2),
             str(r.ok),
             str(r.errors),
             _num(r.server_cpu_percent, 0),

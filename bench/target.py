@@ -25,6 +25,9 @@ class Target:
     redirect_uri: str | None = None
     username: str | None = None
     password: str | None = None
+    # A site the issuer's forward-auth protects (its host name; the issuer answers that
+    # site's /oauth2/): set for the Passgate the bench configures and starts.
+    forward_auth_host: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

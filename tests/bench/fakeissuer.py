@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from urllib.parse import unquote, urlencode
 
 import uvicorn
+from bench.forwardauth import COOKIE, SITE_DOMAIN, SITE_HOST
 from bench.launcher import free_port
 from bench.target import Target
 from starlette.applications import Starlette
@@ -25,11 +26,13 @@ TARGET = Target(
     redirect_uri="http://127.0.0.1:9/callback",
     username="me@example.com",
     password="pw",
+    forward_auth_host=SITE_HOST,
 )
 
 
 class FakeIssuer:
-    """Just enough of an issuer: auth request → login (CSRF) → approval → code → tokens."""
+    """Just enough of an issuer: auth request → login (CSRF) → approval → code → tokens,
+    and forward-auth's /oauth2/ endpoints as a site's proxy reaches them (the site's Host)."""
 
     def __init__(
         self,
@@ -47,6 +50,12 @@ class FakeIssuer:
         self.codes: dict[str, dict[str, str]] = {}
         self.refresh_tokens: set[str] = set()
         self.grants: list[str] = []
+        self.fa_returns: dict[str, str] = {}  # sign-in state -> where to go back
+        self.fa_cookies: set[str] = set()  # forward-auth cookies handed out
+        self.fa_email = TARGET.username  # what X-Auth-Request-Email says
+        self.fa_cookie_domain = f".{SITE_DOMAIN}"  # forwardAuth.cookieDomain
+        self.fa_back: str | None = None  # where the callback sends back to, instead of rd
+        self.fa_seen: list[tuple[str, str, str]] = []  # (path, Host, X-Forwarded-Uri)
         self.app = Starlette(
             routes=[
                 Route("/dex/.well-known/openid-configuration", self.discovery),
@@ -57,6 +66,9 @@ class FakeIssuer:
                 Route("/dex/approval", self.approval, methods=["GET", "POST"]),
                 Route("/dex/token", self.token, methods=["POST"]),
                 Route("/dex/kubernetes/tokenreview", self.tokenreview, methods=["POST"]),
+                Route("/dex/oauth2/start", self.fa_start),
+                Route("/dex/oauth2/callback", self.fa_callback),
+                Route("/dex/oauth2/auth", self.fa_auth),
             ]
         )
 
@@ -157,6 +169,58 @@ class FakeIssuer:
         if status["authenticated"]:
             status["user"] = {"username": "bench@example.com", "groups": []}
         return JSONResponse({**review, "status": status})
+
+    def _fa_seen(self, request: Request) -> str:
+        host = request.headers.get("host", "")
+        path = request.url.path
+        self.fa_seen.append((path, host, request.headers.get("x-forwarded-uri", "")))
+        return host
+
+    async def fa_start(self, request: Request) -> Response:
+        """Sign in as the built-in client, back to ``rd``; the callback is at the site."""
+        host = self._fa_seen(request)
+        if host != SITE_HOST:
+            return Response("not a protected site", status_code=400)
+        state = secrets.token_hex(4)
+        self.fa_returns[state] = request.query_params["rd"]
+        query = urlencode(
+            {
+                "client_id": "passgate-forward-auth",
+                "redirect_uri": f"http://{host}/oauth2/callback",
+                "response_type": "code",
+                "scope": "openid email groups",
+                "state": state,
+            }
+        )
+        response = RedirectResponse(f"{self.issuer}/auth?{query}", status_code=302)
+        response.set_cookie(f"{COOKIE}_csrf", state)  # host-only: the site's
+        return response
+
+    async def fa_callback(self, request: Request) -> Response:
+        host = self._fa_seen(request)
+        state = request.query_params["state"]
+        if request.cookies.get(f"{COOKIE}_csrf") != state:
+            return Response("started in another browser", status_code=403)
+        if "error" in request.query_params:
+            return Response("the sign-in did not complete", status_code=403)
+        params = self.codes.pop(request.query_params["code"])
+        if params["redirect_uri"] != f"http://{host}/oauth2/callback":
+            return Response("callback on the wrong host", status_code=400)
+        cookie = secrets.token_hex(8)
+        self.fa_cookies.add(cookie)
+        back = self.fa_returns.pop(state)
+        response = RedirectResponse(self.fa_back or back, status_code=302)
+        response.set_cookie(COOKIE, cookie, domain=self.fa_cookie_domain)
+        response.delete_cookie(f"{COOKIE}_csrf")
+        return response
+
+    async def fa_auth(self, request: Request) -> Response:
+        """nginx auth_request: 202 and who it is for a cookie of ours at the site, else 401."""
+        host = self._fa_seen(request)
+        known = request.cookies.get(COOKIE) in self.fa_cookies
+        if host != SITE_HOST or not known or "x-forwarded-uri" not in request.headers:
+            return Response(status_code=401)
+        return Response(status_code=202, headers={"X-Auth-Request-Email": self.fa_email})
 
 
 @contextlib.asynccontextmanager

@@ -7,19 +7,24 @@ import bcrypt
 import psycopg
 import pytest
 import yaml
+from bench.forwardauth import SITE_GROUP, SITE_HOST
 from bench.launcher import (
     Server,
     ServerError,
     cpu_seconds,
     free_port,
     make_setup,
+    parse_cpus,
     peak_rss_kib,
+    pinned,
     postgres_storage,
     process_tree,
     scratch_database,
     sqlite_storage,
     write_config,
 )
+
+from passgate.config import parse_config
 
 
 def test_postgres_storage_from_a_url() -> None:
@@ -70,6 +75,48 @@ def test_setup_is_a_dex_config_on_loopback(tmp_path: Path) -> None:
     assert target.password is not None
     assert bcrypt.checkpw(target.password.encode(), user["hash"].encode())
     assert config["enablePasswordDB"] is True
+
+
+def test_setup_protects_a_site_that_lets_the_user_in(tmp_path: Path) -> None:
+    setup = make_setup(sqlite_storage(tmp_path), bcrypt_cost=4)
+    text = write_config(setup, tmp_path).read_text()
+    config = yaml.safe_load(text)
+    section = config["forwardAuth"]
+    assert section["cookieDomain"] == ".apps.bench"
+    assert section["allowedRedirectDomains"] == [".apps.bench"]
+    (rule,) = section["hosts"]
+    assert rule == {"host": SITE_HOST, "allowedGroups": [SITE_GROUP]}
+    assert SITE_GROUP in config["staticPasswords"][0]["groups"]  # so the rule lets them in
+    assert setup.target.forward_auth_host == SITE_HOST
+    # Passgate takes the whole config as it is.
+    parsed = parse_config(text, environ={})
+    assert parsed.forward_auth is not None
+    assert [h.host for h in parsed.forward_auth.hosts] == [SITE_HOST]
+
+
+@pytest.mark.parametrize(
+    ("text", "cpus"),
+    [("1", {1}), ("0,2", {0, 2}), ("0-3", {0, 1, 2, 3}), (" 4-5, 1 ", {1, 4, 5})],
+)
+def test_cpu_lists(text: str, cpus: set[int]) -> None:
+    assert parse_cpus(text) == cpus
+
+
+@pytest.mark.parametrize("text", ["", "a", "1-", "-1", "3-1", "1,,2", "0x1"])
+def test_bad_cpu_lists_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match=r"CPU list|backwards"):
+        parse_cpus(text)
+
+
+def test_pinned_runs_the_command_under_taskset(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert pinned(["passgate", "serve"], None) == ["passgate", "serve"]
+    monkeypatch.setattr("shutil.which", lambda name: f"/usr/bin/{name}")
+    assert pinned(["passgate", "serve"], frozenset({3, 1})) == [
+        "/usr/bin/taskset", "-c", "1,3", "passgate", "serve",
+    ]  # fmt: skip
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    with pytest.raises(ServerError, match="taskset"):
+        pinned(["passgate"], frozenset({0}))
 
 
 def test_free_port_can_be_bound() -> None:

@@ -1,3 +1,6 @@
+import asyncio
+import math
+
 import anyio
 import anyio.lowlevel
 import pytest
@@ -108,3 +111,81 @@ async def test_meters_cover_only_the_measured_time() -> None:
     outcome = await run_load(lambda i: worker, spec, {"cpu": meter})
     assert readings == [0, 1]  # read once when measuring starts, once when it ends
     assert outcome.meters == {"cpu": 10.0}
+
+
+class Timed:
+    """A worker whose steps take ``seconds`` (``stalls``: step number -> a longer time)."""
+
+    def __init__(self, seconds: float = 0.0, stalls: dict[int, float] | None = None) -> None:
+        self.seconds = seconds
+        self.stalls = stalls or {}
+        self.steps = 0
+
+    async def setup(self) -> None:
+        pass
+
+    async def step(self) -> None:
+        self.steps += 1
+        await asyncio.sleep(self.stalls.get(self.steps, self.seconds))
+
+    async def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("rate", [0, -5, math.inf, math.nan])
+def test_a_rate_must_be_a_positive_number(rate: float) -> None:
+    with pytest.raises(ValueError, match="rate"):
+        LoadSpec(rate=rate)
+
+
+@pytest.mark.anyio
+async def test_open_loop_sends_at_the_rate_asked_and_on_time() -> None:
+    workers = [Timed() for _ in range(3)]
+    spec = LoadSpec(concurrency=3, duration_s=0.25, warmup_s=0.05, rate=200)
+    outcome = await run_load(lambda i: workers[i], spec)
+    # 200/s for 0.25 s: operations 0..49 are due before the deadline; warm-up is not kept.
+    assert len(outcome.latencies_ms) + outcome.unsent == 50
+    assert len(outcome.latencies_ms) >= 48
+    assert sum(w.steps for w in workers) > len(outcome.latencies_ms)
+    assert 0.25 <= outcome.elapsed_s < 0.5
+    lags = sorted(outcome.send_lags_ms)
+    assert len(lags) == len(outcome.latencies_ms)
+    assert lags[0] >= 0  # never early
+    assert lags[len(lags) // 2] < 1  # and, spinning the last stretch, not late either
+
+
+@pytest.mark.anyio
+async def test_open_loop_counts_a_stall_in_every_request_due_during_it() -> None:
+    # 100/s on one connection; the third request takes 100 ms. A closed loop records one
+    # slow request; the open loop also counts the wait of the ones due meanwhile.
+    closed = await run_load(
+        lambda i: Timed(stalls={3: 0.1}), LoadSpec(concurrency=1, duration_s=0.5, warmup_s=0)
+    )
+    assert sum(ms > 40 for ms in closed.latencies_ms) == 1
+    spec = LoadSpec(concurrency=1, duration_s=0.5, warmup_s=0, rate=100)
+    paced = await run_load(lambda i: Timed(stalls={3: 0.1}), spec)
+    assert sum(ms > 40 for ms in paced.latencies_ms) >= 5
+    assert max(paced.latencies_ms) >= 100
+    assert len(paced.latencies_ms) + paced.unsent == 50
+
+
+@pytest.mark.anyio
+async def test_an_overloaded_server_does_not_stretch_an_open_loop_run() -> None:
+    # 1,000/s asked of one connection that manages about 200/s: the wait grows with every
+    # request, and what could not be sent by the deadline is counted, not sent later.
+    spec = LoadSpec(concurrency=1, duration_s=0.2, warmup_s=0, rate=1000)
+    outcome = await run_load(lambda i: Timed(0.005), spec)
+    assert outcome.elapsed_s < 0.3
+    assert outcome.unsent > 100
+    assert len(outcome.latencies_ms) + outcome.unsent == 200
+    assert outcome.latencies_ms[-1] > outcome.latencies_ms[0] + 50
+
+
+@pytest.mark.anyio
+async def test_the_request_budget_bounds_an_open_loop_run() -> None:
+    workers = [Timed() for _ in range(2)]
+    spec = LoadSpec(concurrency=2, duration_s=30, max_requests=10, warmup_s=0, rate=1000)
+    outcome = await run_load(lambda i: workers[i], spec)
+    assert (len(outcome.latencies_ms), outcome.unsent, outcome.errors) == (10, 0, 0)
+    assert sum(w.steps for w in workers) == 10
+    assert outcome.elapsed_s < 1

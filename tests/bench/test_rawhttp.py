@@ -137,3 +137,17 @@ async def test_a_silent_server_times_out() -> None:
     await conn.close()
     server.close()
     await server.wait_closed()
+
+
+@pytest.mark.anyio
+async def test_a_host_header_given_replaces_the_urls() -> None:
+    # A proxy's auth subrequest: to Passgate's address, about one of its sites.
+    async with scripted(ok(b""), ok(b"")) as (base, seen):
+        conn = Connection()
+        await conn.get(f"{base}/dex/oauth2/auth", {"host": "grafana.apps.bench", "X-A": "1"})
+        await conn.get(f"{base}/x")
+        await conn.close()
+    head = seen[0].split(b"\r\n")
+    assert head[:3] == [b"GET /dex/oauth2/auth HTTP/1.1", b"Host: grafana.apps.bench", b"X-A: 1"]
+    assert sum(line.lower().startswith(b"host:") for line in head) == 1
+    assert seen[1].split(b"\r\n")[1] == b"Host: " + base.removeprefix("http://").encode()

@@ -1,9 +1,12 @@
 import os
+import shutil
 
 import pytest
-from bench.loadgen import LoadSpec
-from bench.run import is_loopback, main, parse_args
+from bench.loadgen import LoadOutcome, LoadSpec
+from bench.run import describe, is_loopback, lateness, main, measure, parse_args
 from bench.scenarios import SCENARIOS
+from bench.target import Target
+from fakeissuer import serve_live
 
 
 @pytest.mark.parametrize(
@@ -44,6 +47,43 @@ def test_options(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     assert args.scenarios == ["jwks", "login"]
     assert args.spec == LoadSpec(concurrency=16, duration_s=2.0, max_requests=100, warmup_s=0)
+    assert args.server_cpus is None
+
+
+def test_fixed_rate_and_pinning(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PASSGATE_TEST_POSTGRES_DSN", raising=False)
+    cpu = min(os.sched_getaffinity(0))
+    args = parse_args(["--scenarios", "forward_auth", "--rate", "1000", "--server-cpus", str(cpu)])
+    assert args.spec == LoadSpec(concurrency=16, duration_s=5.0, warmup_s=1.0, rate=1000.0)
+    assert args.server_cpus == {cpu}
+    text = describe(args)
+    assert "Open loop: 1,000 requests/s offered" in text
+    assert f"Server pinned to CPU {cpu}." in text
+    assert "Open loop" not in describe(parse_args([]))
+
+
+def test_lateness_of_an_open_loop_run() -> None:
+    outcome = LoadOutcome(send_lags_ms=[float(v) / 100 for v in range(1, 101)])
+    assert lateness(outcome) == "sent after due: p50 0.500 ms, p99 0.990 ms, max 1.000 ms"
+    outcome.unsent = 3
+    assert lateness(outcome).endswith("; 3 due but never sent (every connection was busy)")
+
+
+@pytest.mark.anyio
+async def test_another_issuer_skips_forward_auth_with_a_note(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PASSGATE_TEST_POSTGRES_DSN", raising=False)
+    async with serve_live() as issuer:
+        argv = ["--issuer", issuer.issuer, "--scenarios", "forward_auth,jwks"]
+        args = parse_args([*argv, "--requests", "3", "--warmup", "0", "--concurrency", "1"])
+        # What main() makes of --issuer and the credential flags: no forward-auth site.
+        target = Target(issuer.issuer, username="me@example.com", password="pw")
+        results = await measure(target, "other", args)
+    assert [r.scenario for r in results] == ["jwks"]
+    err = capsys.readouterr().err
+    assert "forward_auth: skipped, needs the forwardAuth section the bench writes" in err
+    assert "(not available with --issuer)" in err
 
 
 @pytest.mark.parametrize(
@@ -55,6 +95,9 @@ def test_options(monkeypatch: pytest.MonkeyPatch) -> None:
         (["--backends", "postgres"], "needs --postgres-dsn"),
         (["--concurrency", "0"], "concurrency"),
         (["--requests", "0"], "max_requests"),
+        (["--rate", "0"], "rate must be a positive number"),
+        (["--server-cpus", "one"], "not a CPU list"),
+        (["--server-cpus", "4096"], "this machine offers CPUs"),
     ],
 )
 def test_bad_arguments_are_refused(
@@ -82,11 +125,33 @@ def test_the_benchmark_runs_against_passgate(capsys: pytest.CaptureFixture[str])
     if os.environ.get("PASSGATE_TEST_POSTGRES_DSN"):
         backends.append("postgres")
     rows = [[c.strip() for c in line.split("|")[1:-1]] for line in out.splitlines()]
-    measured = {(r[0], r[1]): r for r in rows if len(r) == 9}
+    measured = {(r[0], r[1]): r for r in rows if len(r) == 10}
     for backend in backends:
         for scenario in SCENARIOS:
             row = measured[scenario, backend]
             assert float(row[2].replace(",", "")) > 0, row  # rps
-            assert row[6] == "0", row  # errors
+            assert row[7] == "0", row  # errors
     servers = {r[0] for r in rows if len(r) == 4 and r[1].replace(",", "").isdigit()}
     assert servers == set(backends)
+
+
+@pytest.mark.slow
+def test_forward_auth_at_a_fixed_rate_against_passgate(capsys: pytest.CaptureFixture[str]) -> None:
+    """The open loop end to end: forward_auth offered 200 requests/s for half a second."""
+    argv = ["--scenarios", "forward_auth", "--rate", "200", "--duration", "0.5", "--warmup", "0"]
+    argv += ["--concurrency", "2", "--bcrypt-cost", "4", "--backends", "sqlite"]
+    if shutil.which("taskset") and len(os.sched_getaffinity(0)) > 1:
+        argv += ["--server-cpus", str(max(os.sched_getaffinity(0)))]
+    before = os.sched_getaffinity(0)
+    try:
+        status = main(argv)
+    finally:
+        os.sched_setaffinity(0, before)  # main() moved this process off the server's CPU
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    [row] = [line for line in out.splitlines() if line.startswith("| forward_auth")]
+    cells = [c.strip() for c in row.split("|")[1:-1]]
+    assert cells[0].startswith("forward_auth (200/s offered")
+    assert 150 <= float(cells[2]) <= 210, cells  # the rate achieved
+    assert cells[7] == "0", cells  # errors
+    assert "sent after due: p50" in err

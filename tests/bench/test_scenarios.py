@@ -1,8 +1,11 @@
+import dataclasses
+
 import httpx
 import pytest
+from bench.forwardauth import SITE_HOST, SITE_PAGE
 from bench.loadgen import LoadSpec, run_load
-from bench.scenarios import SCENARIOS, ClientKind, missing_inputs, worker_factory
-from bench.target import Endpoints, Target, discover
+from bench.scenarios import SCENARIOS, ClientKind, missing_inputs, skip_reason, worker_factory
+from bench.target import Endpoints, FlowError, Target, discover
 from fakeissuer import ISSUER, TARGET, FakeIssuer, serve_live
 
 SPEC = LoadSpec(concurrency=2, duration_s=30, max_requests=6, warmup_s=0)
@@ -19,6 +22,23 @@ def test_missing_inputs() -> None:
         "password",
     ]
     assert all(missing_inputs(s, TARGET) == [] for s in SCENARIOS)
+    # Forward-auth signs in with the built-in client: no client of ours, but the site.
+    assert missing_inputs("forward_auth", dataclasses.replace(TARGET, client_id=None)) == []
+    assert missing_inputs("forward_auth", bare) == ["username", "password", "forward_auth_host"]
+
+
+def test_skip_reasons_name_the_flags_or_the_started_passgate() -> None:
+    assert skip_reason("jwks", Target(issuer=ISSUER)) is None
+    assert skip_reason("login", Target(ISSUER, "a", "b")) == (
+        "needs --redirect-uri --username --password"
+    )
+    # Another issuer (--issuer) has all the flags and still no forwardAuth the bench wrote.
+    foreign = dataclasses.replace(TARGET, forward_auth_host=None)
+    reason = skip_reason("forward_auth", foreign)
+    assert reason is not None
+    assert "forwardAuth" in reason
+    assert "--issuer" in reason
+    assert skip_reason("forward_auth", TARGET) is None
 
 
 async def endpoints_of(issuer: FakeIssuer) -> Endpoints:
@@ -84,3 +104,55 @@ async def test_a_refused_client_fails_client_credentials() -> None:
         outcome = await run_load(worker_factory("client_credentials", target, endpoints), spec)
     assert outcome.errors == 2
     assert outcome.error_samples[0].startswith("FlowError: token endpoint: 401")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("client", ["raw", "httpx"])
+async def test_forward_auth_signs_in_through_the_site_then_asks_as_nginx(
+    client: ClientKind,
+) -> None:
+    async with serve_live() as issuer, httpx.AsyncClient() as http:
+        endpoints = await discover(http, issuer.issuer)
+        factory = worker_factory("forward_auth", issuer.target, endpoints, client=client)
+        spec = LoadSpec(concurrency=2, duration_s=30, max_requests=8, warmup_s=0)
+        outcome = await run_load(factory, spec)
+    assert (len(outcome.latencies_ms), outcome.errors) == (8, 0), outcome.error_samples
+    # Each worker signed in once, its proxy sending the site's /oauth2/ to Passgate's
+    # <issuer>/oauth2/ with the site's own Host; then each step asked about the page.
+    assert sorted(issuer.fa_seen) == [
+        *[("/dex/oauth2/auth", SITE_HOST, SITE_PAGE)] * 8,
+        *[("/dex/oauth2/callback", SITE_HOST, "")] * 2,
+        *[("/dex/oauth2/start", SITE_HOST, "")] * 2,
+    ]
+    assert len(issuer.fa_cookies) == 2
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("client", ["raw", "httpx"])
+async def test_forward_auth_steps_fail_unless_202_with_the_email(client: ClientKind) -> None:
+    async with serve_live() as issuer, httpx.AsyncClient() as http:
+        endpoints = await discover(http, issuer.issuer)
+        worker = worker_factory("forward_auth", issuer.target, endpoints, client=client)(0)
+        try:
+            await worker.setup()
+            await worker.step()
+            issuer.fa_email = ""
+            with pytest.raises(FlowError, match="X-Auth-Request-Email is ''"):
+                await worker.step()
+            issuer.fa_cookies.clear()  # the sign-in ended
+            with pytest.raises(FlowError, match="401, not 202"):
+                await worker.step()
+        finally:
+            await worker.close()
+
+
+@pytest.mark.anyio
+async def test_a_refused_forward_auth_sign_in_fails_the_setup() -> None:
+    issuer = FakeIssuer(deny=True)  # the approval ends in error=access_denied
+    transport = httpx.ASGITransport(app=issuer.app)
+    endpoints = await endpoints_of(issuer)
+    factory = worker_factory("forward_auth", TARGET, endpoints, client="httpx", transport=transport)
+    outcome = await run_load(factory, LoadSpec(concurrency=1, warmup_s=0))
+    assert outcome.latencies_ms == []
+    [sample] = outcome.error_samples
+    assert sample.startswith(f"FlowError: 403 at http://{SITE_HOST}/oauth2/callback?error=")

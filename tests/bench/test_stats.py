@@ -70,10 +70,22 @@ def test_results_table() -> None:
     assert lines[0].startswith("| scenario       | backend  | rps | p50 ms |")
     assert lines[1].startswith("| -------------- | -------- | --: | -----: |")
     assert [c.strip() for c in lines[2].split("|")[1:-1]] == [
-        "discovery", "sqlite", "4.0", "1.00", "2.00", "2", "0", "50", "–",
+        "discovery", "sqlite", "4.0", "1.00", "2.00", "2.00", "2", "0", "50", "–",
     ]  # fmt: skip
     assert [c.strip() for c in lines[3].split("|")[1:-1]] == [
-        "login (failed)", "postgres", "0.0", "–", "–", "0", "2", "–", "–",
+        "login (failed)", "postgres", "0.0", "–", "–", "–", "0", "2", "–", "–",
+    ]  # fmt: skip
+
+
+def test_open_loop_results_name_the_rate_offered() -> None:
+    latencies = tuple(float(v) for v in range(1, 101))
+    paced = ScenarioResult("forward_auth", "sqlite", latencies, 0, 1.0, rate=1000.0)
+    assert paced.label == "forward_auth (1,000/s offered)"
+    behind = ScenarioResult("jwks", "sqlite", (), 0, 1.0, note="x", rate=2500.0, unsent=7)
+    assert behind.label == "jwks (2,500/s offered, 7 unsent, x)"
+    row = results_table([paced]).splitlines()[2]
+    assert [c.strip() for c in row.split("|")[1:-1]][:6] == [
+        "forward_auth (1,000/s offered)", "sqlite", "100.0", "50.00", "99.00", "100.00",
     ]  # fmt: skip
 
 
