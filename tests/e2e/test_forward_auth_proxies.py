@@ -724,3 +724,18 @@ def test_caddy_sites_get_no_authorization_passgate_did_not_send(stack: Stack) ->
         echoed = visitor.get(stack.url(CADDY[1])).echoed()
     assert echoed["headers"].items() >= identity_headers(stack).items()
     assert echoed["headers"].get("authorization", "") == ""
+
+
+def test_a_form_post_through_nginx(stack: Stack) -> None:
+    """A POST to the site: nginx's auth subrequest (a GET without the body, hence the
+    documented ``proxy_pass_request_body off``) lets it through, or sends the person to
+    sign in; the site gets the POST itself."""
+    with signed_in(stack) as visitor:
+        posted = visitor.http.post(stack.url(WIKI, "/form"), data={"a": "1"})
+    assert posted.status_code == 200, posted.text[:300]
+    assert posted.json()["method"] == "POST"
+    anonymous = httpx.Client(transport=LoopbackTransport(), timeout=10)
+    with anonymous:
+        refused = anonymous.post(stack.url(WIKI, "/form"), data={"a": "1"})
+    assert refused.status_code == 302, refused.text[:300]  # nginx's sign-in redirect
+    assert_no_server_error(stack.passgate)

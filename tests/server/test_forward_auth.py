@@ -413,3 +413,12 @@ async def test_a_sign_out_another_site_started_asks_first(fa: Harness) -> None:
                                    headers={"Sec-Fetch-Site": "same-origin"})  # fmt: skip
     assert confirmed.status_code == 302
     assert (await ask(fa, browser, WIKI)).status_code == 401
+
+
+async def test_any_method_is_asked_about(fa: Harness) -> None:
+    """A proxy may ask with the site request's own method (Envoy does)."""
+    browser = await signed_in(fa)
+    url = site_url(WIKI, f"{PREFIX}/oauth2/auth")
+    for method in ("POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"):
+        answer = await browser.request(method, url, headers={"X-Forwarded-Uri": "/x"})
+        assert answer.status_code == 202, method

@@ -123,6 +123,12 @@ class SessionCache:
             task.add_done_callback(lambda _: self._refreshing.pop(session.id, None))
         return await asyncio.shield(task)
 
+    def _later(self, sid: str) -> None:
+        """Ask again after :data:`RETRY_AFTER` (a bounded memory of who to wait for)."""
+        if len(self._retry_at) >= self._max:
+            self._retry_at.clear()
+        self._retry_at[sid] = self._clock() + RETRY_AFTER
+
     async def _refresh(self, session: BrowserSession) -> BrowserSession | None:
         entry = self._connectors.get(session.connector_id)
         if entry is None:
@@ -132,7 +138,7 @@ class SessionCache:
         except UpstreamUnavailableError as error:
             log.warning("connector unavailable; session kept", connector=entry.id,
                         error=str(error))  # fmt: skip
-            self._retry_at[session.id] = self._clock() + RETRY_AFTER
+            self._later(session.id)
             return session
         except ConnectorError as error:
             log.info("connector refused the session's person", connector=entry.id,
@@ -145,7 +151,7 @@ class SessionCache:
             return None
         except Exception:
             log.exception("connector failed unexpectedly; session kept", connector=entry.id)
-            self._retry_at[session.id] = self._clock() + RETRY_AFTER
+            self._later(session.id)
             return session
         self._retry_at.pop(session.id, None)
         self._put(fresh)

@@ -84,7 +84,8 @@ def _header_value(value: str) -> bytes:
 
 
 async def auth(request: Request) -> Response:
-    """GET /oauth2/auth: 202, 401, 403 (302 for browsers behind Traefik or Caddy). Envoy's
+    """/oauth2/auth (any method, as a proxy may ask with the site request's): 202, 401,
+    403 (302 for browsers behind Traefik or Caddy). Envoy's
     ext_authz asks ``/oauth2/auth/<the site's path>`` with the site's method: 200 there."""
     fa = _forward_auth(request)
     if fa is None:
@@ -190,12 +191,12 @@ def _set(response: Response, cookie: Cookie, fa: ForwardAuth) -> None:
     )
 
 
-#: Envoy asks with the site request's own method.
-ENVOY_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+#: Envoy's check keeps the site request's own method (so may any other proxy).
+SITE_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 routes = [
-    Route("/oauth2/auth", auth, methods=["GET"], name="forward_auth"),
-    Route("/oauth2/auth/{path:path}", auth, methods=ENVOY_METHODS, name="forward_auth_envoy"),
+    Route("/oauth2/auth", auth, methods=SITE_METHODS, name="forward_auth"),
+    Route("/oauth2/auth/{path:path}", auth, methods=SITE_METHODS, name="forward_auth_envoy"),
     Route("/oauth2/start", start, methods=["GET"], name="forward_auth_start"),
     Route("/oauth2/sign_in", start, methods=["GET"], name="forward_auth_sign_in"),
     Route("/oauth2/callback", callback, methods=["GET"], name="forward_auth_callback"),
