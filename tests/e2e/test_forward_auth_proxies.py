@@ -180,9 +180,9 @@ class Tab:
             if request.method == "GET" and urlsplit(request.url).path == LOGIN_PATH:
                 self.forms_shown += 1
 
-    def open(self, url: str) -> tuple[int, dict[str, Any] | None]:
+    def open(self, url: str, referer: str | None = None) -> tuple[int, dict[str, Any] | None]:
         """Load ``url``: its status and, for the echo site's answer, what it received."""
-        response = self.page.goto(url)
+        response = self.page.goto(url, referer=referer)
         assert response is not None
         if response.status == 200 and urlsplit(self.page.url).path != LOGIN_PATH:
             body: dict[str, Any] = response.json()
@@ -259,7 +259,10 @@ def test_nginx_auth_request_in_chromium(stack: Stack, chromium_path: str) -> Non
 
             # Sign-out through the wiki ends both: the next visit to either is a sign-in.
             bye = stack.url(WIKI, "/bye")
-            tab.open(stack.url(WIKI, f"/oauth2/sign_out?rd={quote(bye, safe='')}"))
+            # The wiki's own "sign out" link (a same-origin Referer: plain http sends no
+            # Fetch Metadata).
+            tab.open(stack.url(WIKI, f"/oauth2/sign_out?rd={quote(bye, safe='')}"),
+                     referer=stack.url(WIKI, "/page"))  # fmt: skip
             assert tab.at_login(), tab.navigations
             assert [c for c in context.cookies() if c["name"] == COOKIE] == []
             assert bye in tab.navigations
@@ -400,7 +403,8 @@ def test_caddy_forward_auth(stack: Stack) -> None:
         assert (forbidden.status, len(forbidden.hops)) == (403, 1)
         # Sign-out through the wiki: both sites ask for a sign-in again.
         bye = stack.url(wiki, "/bye")
-        out = visitor.get(stack.url(wiki, f"/oauth2/sign_out?rd={quote(bye, safe='')}"))
+        out = visitor.get(stack.url(wiki, f"/oauth2/sign_out?rd={quote(bye, safe='')}"),
+                          headers={"Referer": stack.url(wiki, "/page")})  # fmt: skip
         assert out.hops[1] == bye
         assert out.at_login, out.hops
         assert visitor.cookie() is None

@@ -82,7 +82,11 @@ def test_safe_redirect(target: str, ok: bool) -> None:
     ("uri", "ok"),
     [
         ("https://grafana.apps.example.com/oauth2/callback", True),
-        ("https://grafana.apps.example.com/prefix/oauth2/callback", True),
+        # Any other path could be a page of the site where somebody reads the code.
+        ("https://grafana.apps.example.com/prefix/oauth2/callback", False),
+        ("https://grafana.apps.example.com/page/oauth2/callback", False),
+        ("https://sso.example.com/oauth2/callback", False),
+        ("https://grafana.apps.example.com/dex/oauth2/callback", False),
         ("https://sso.example.com/dex/oauth2/callback", True),
         ("https://grafana.apps.example.com/oauth2/callback?x=1", False),
         ("https://grafana.apps.example.com/oauth2/callbackx", False),

@@ -5,6 +5,7 @@ tampered cookie, an open redirect, headers naming another site) gets through or 
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
@@ -155,8 +156,10 @@ async def test_browsers_behind_traefik_or_caddy_get_a_redirect(fa: Harness) -> N
 async def test_sign_out_ends_every_site_and_the_browser_session(fa: Harness) -> None:
     browser = await signed_in(fa)
     assert (await ask(fa, browser, WIKI)).status_code == 202
-    out = await browser.get(
-        site_url(WIKI, f"{PREFIX}/oauth2/sign_out"), params={"rd": site_url(WIKI, "/bye")}
+    out = await browser.get(  # a "Sign out" link on the wiki, as a browser sends it
+        site_url(WIKI, f"{PREFIX}/oauth2/sign_out"),
+        params={"rd": site_url(WIKI, "/bye")},
+        headers={"Sec-Fetch-Site": "same-origin"},
     )
     assert out.status_code == 302
     assert out.headers["location"] == site_url(WIKI, "/bye")
@@ -203,19 +206,17 @@ async def test_bad_cookies_are_401_never_500(fa: Harness) -> None:
         raw = [(b"cookie", f"{COOKIE}={bad}".encode()), (b"x-forwarded-uri", b"/")]
         answer = await anonymous.get(site_url(WIKI, f"{PREFIX}/oauth2/auth"), headers=raw)
         assert answer.status_code == 401, bad[:40]
-    # Expired: the cookie's own end.
-    fa.clock.advance(timedelta(hours=13))
-    assert (await ask(fa, browser, WIKI)).status_code == 401
-    # Huge and repeated headers.
-    anonymous = await fa.browser()
+    # Huge and repeated headers: a good cookie among bad ones of its name still counts.
     huge = {"Cookie": f"{COOKIE}=" + "y" * 20000, "X-Forwarded-Uri": "/"}
-    assert (
-        await anonymous.get(site_url(WIKI, f"{PREFIX}/oauth2/auth"), headers=huge)
-    ).status_code == 401
+    answer = await anonymous.get(site_url(WIKI, f"{PREFIX}/oauth2/auth"), headers=huge)
+    assert answer.status_code == 401
     repeated = httpx.Headers([("Cookie", f"{COOKIE}=a"), ("Cookie", f"{COOKIE}={good}"),
                               ("X-Forwarded-Uri", "/")])  # fmt: skip
     answer = await anonymous.get(site_url(WIKI, f"{PREFIX}/oauth2/auth"), headers=repeated)
-    assert answer.status_code == 401  # expired by now, but read without error
+    assert answer.status_code == 202
+    # Expired: the cookie's own end.
+    fa.clock.advance(timedelta(hours=13))
+    assert (await ask(fa, browser, WIKI)).status_code == 401
 
 
 async def test_a_second_cookie_of_the_same_name_does_not_hide_the_good_one(fa: Harness) -> None:
@@ -312,15 +313,11 @@ async def test_tokens_for_the_site_and_bearer_callers(fa: Harness) -> None:
     # The same tokens for the next request (minted once, not per request).
     again = await ask(fa, browser, f"tokens.{DOMAIN}")
     assert again.headers["authorization"] == answer.headers["authorization"]
-    # A script with a token of ours and no cookie (oauth2-proxy's skip-jwt-bearer-tokens).
+    # A token one site was handed opens no other site (forward-auth's own tokens are no
+    # bearer credential), nor does a token some client got: not unless bearerClients.
     script = await fa.browser()
     bearer = {"Authorization": f"Bearer {access}"}
-    assert (await ask(fa, script, WIKI, headers=bearer)).status_code == 202
-    info = await script.get(site_url(WIKI, f"{PREFIX}/oauth2/userinfo"), headers=bearer)
-    assert info.json()["email"] == EMAIL
-    bad = {"Authorization": "Bearer " + access[:-3] + "AAA"}
-    assert (await ask(fa, script, WIKI, headers=bad)).status_code == 401
-    # A token some other client got is not for the sites (unless forwardAuth.bearerClients).
+    assert (await ask(fa, script, WIKI, headers=bearer)).status_code == 401
     other = await client_tokens(fa)
     assert (await ask(fa, script, WIKI, headers=bearer_of(other))).status_code == 401
 
@@ -338,13 +335,23 @@ def bearer_of(tokens: dict[str, str]) -> dict[str, str]:
 
 
 async def test_bearer_clients_are_accepted_when_listed(anyio_backend: str) -> None:
+    """A script with a token of a listed client and no cookie (oauth2-proxy's
+    skip-jwt-bearer-tokens, which checks the audience as well)."""
     text = forward_auth_config().replace(
         "forwardAuth:\n", "forwardAuth:\n  bearerClients: [example-app]\n"
     )
     async with running(text) as fa:
         script = await fa.browser()
-        answer = await ask(fa, script, WIKI, headers=bearer_of(await client_tokens(fa)))
+        tokens = await client_tokens(fa)
+        answer = await ask(fa, script, WIKI, headers=bearer_of(tokens))
         assert answer.status_code == 202
+        assert answer.headers["x-auth-request-email"] == EMAIL
+        info = await script.get(site_url(WIKI, f"{PREFIX}/oauth2/userinfo"),
+                                headers=bearer_of(tokens))  # fmt: skip
+        assert info.json()["email"] == EMAIL
+        forged = {"Authorization": "Bearer " + tokens["access_token"][:-3] + "AAA"}
+        assert (await ask(fa, script, WIKI, headers=forged)).status_code == 401
+        assert (await ask(fa, script, SECRET, headers=bearer_of(tokens))).status_code == 403
 
 
 async def test_userinfo(fa: Harness) -> None:
@@ -400,19 +407,52 @@ async def test_envoy_ext_authz_asks_with_the_sites_path_and_method(fa: Harness) 
     assert (await anonymous.get(f"{prefix}/healthz/../admin")).status_code in (302, 401)
 
 
-async def test_a_sign_out_another_site_started_asks_first(fa: Harness) -> None:
+def _token_of(page: str) -> str:
+    """The confirmation form posts to the page's own URL (the site's), with this token."""
+    found = re.search(r'name="token" value="([^"]+)"', page)
+    assert found is not None, page[:300]
+    return found.group(1)
+
+
+async def test_a_sign_out_not_asked_for_here_is_confirmed_first(fa: Harness) -> None:
+    """Another page (even another site below the same domain, so same-site), or a client
+    that does not say where the request came from, cannot sign a person out of every
+    site: they are asked, with a form only their own cookie can make the token of."""
     browser = await signed_in(fa)
     url = site_url(WIKI, f"{PREFIX}/oauth2/sign_out")
-    asked = await browser.get(url, headers={"Sec-Fetch-Site": "cross-site"})
-    assert asked.status_code == 200
-    assert "Sign out of every site?" in asked.text
-    forged = await browser.post(url, headers={"Sec-Fetch-Site": "cross-site"})
-    assert forged.status_code == 200
+    others = (
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site"},  # another site below the same domain
+        {},  # nothing said
+        {"Referer": site_url(GRAFANA, "/page")},  # plain http: another origin's page
+        {"Referer": site_url(WIKI, "/page"), "Sec-Fetch-Site": "same-site"},
+    )
+    for headers in others:
+        asked = await browser.get(url, headers=headers)
+        assert asked.status_code == 200, headers
+        assert "Sign out of every site?" in asked.text
+        token = _token_of(asked.text)
+        assert token
+        assert (await browser.post(url, headers=headers)).status_code == 200  # no token
+        forged = await browser.post(url, data={"token": "x" * 43}, headers=headers)
+        assert forged.status_code == 200
     assert (await ask(fa, browser, WIKI)).status_code == 202  # still signed in
-    confirmed = await browser.post(url, data={"confirm": "yes"},
-                                   headers={"Sec-Fetch-Site": "same-origin"})  # fmt: skip
+    # Another person's token does not work for this one.
+    other = await signed_in(fa)
+    theirs = _token_of((await other.get(url)).text)
+    assert theirs != token
+    assert (await browser.post(url, data={"token": theirs})).status_code == 200
+    # The person's own confirmation signs out.
+    confirmed = await browser.post(url, data={"token": token, "confirm": "yes"})
     assert confirmed.status_code == 302
     assert (await ask(fa, browser, WIKI)).status_code == 401
+    # On plain http a browser sends no Fetch Metadata: the wiki's own page as Referer.
+    again = await signed_in(fa)
+    link = await again.get(url, headers={"Referer": site_url(WIKI, "/page")})
+    assert link.status_code == 302
+    assert (await ask(fa, again, WIKI)).status_code == 401
+    # Nobody signed in: nothing to end, straight back.
+    assert (await (await fa.browser()).get(url)).status_code == 302
 
 
 async def test_any_method_is_asked_about(fa: Harness) -> None:
@@ -422,3 +462,31 @@ async def test_any_method_is_asked_about(fa: Harness) -> None:
     for method in ("POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"):
         answer = await browser.request(method, url, headers={"X-Forwarded-Uri": "/x"})
         assert answer.status_code == 202, method
+
+
+async def test_headers_no_proxy_sends_are_refused_not_a_500(fa: Harness) -> None:
+    """What a client can add through a proxy that passes its headers on: an unparseable
+    X-Original-URL, a Host that a URL parser reads as another host, a second
+    X-Forwarded-Host; and paths that mean another one to the site behind the proxy."""
+    browser = await signed_in(fa)
+    anonymous = await fa.browser()
+    cases = [
+        {"X-Original-URL": "http://[::1"},
+        {"X-Original-URL": "http://x:99999999/"},
+        {"X-Forwarded-Host": f"evil.com\\\\.{DOMAIN}"},
+    ]
+    for headers in cases:
+        answer = await ask(fa, browser, WIKI, headers=headers)
+        assert answer.status_code == 403, headers
+    repeated = httpx.Headers([("X-Forwarded-Host", WIKI), ("X-Forwarded-Host", SECRET),
+                              ("X-Forwarded-Uri", "/")])  # fmt: skip
+    assert (await browser.get(site_url(WIKI, f"{PREFIX}/oauth2/auth"),
+                              headers=repeated)).status_code == 403  # fmt: skip
+    tricky = ("/healthz/../admin", "/healthz/%2e%2e/admin", "/healthz%2F..%2Fadmin",
+              "/public/..;/admin", "/healthz//admin", "/healthz/./x", "/healthz\\\\..")  # fmt: skip
+    for path in tricky:
+        assert (await ask(fa, anonymous, GRAFANA, path)).status_code == 401, path
+    # A browser behind Traefik naming a host that is no protected site gets no redirect.
+    traefik = {"X-Forwarded-Method": "GET", "X-Forwarded-Host": "elsewhere.example.org",
+               "X-Forwarded-Uri": "/", "Accept": "text/html"}  # fmt: skip
+    assert (await anonymous.get(f"{ISSUER}/oauth2/auth", headers=traefik)).status_code == 401

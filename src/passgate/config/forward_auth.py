@@ -117,7 +117,7 @@ class ForwardAuthConfig(DexModel):
     refresh_interval: PositiveDuration | None = Field(default=None, alias="refreshInterval")
     hosts: list[ForwardAuthHost] = Field(default_factory=list)
     #: Clients whose ID or access tokens a script may present as ``Authorization:
-    #: Bearer`` instead of the cookie (the forward-auth client's are always accepted).
+    #: Bearer`` instead of the cookie (none by default).
     bearer_clients: list[str] = Field(default_factory=list, alias="bearerClients")
 
     @field_validator("cookie_name")

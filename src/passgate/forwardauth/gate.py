@@ -100,7 +100,9 @@ class Gate:
             return Decision(allowed, reason="path needs no sign-in")
         person = await self.person(cookies, bearer)
         if person is None:
-            if headers.passes_answer_to_browser() and headers.from_browser():
+            browser = headers.passes_answer_to_browser() and headers.from_browser()
+            # Only to a protected site's own sign-in (DESIGN §7: every target is checked).
+            if browser and self.policy.is_site(site.host):
                 # The proxy routes the site's /oauth2/ to Passgate (as for oauth2-proxy).
                 back = urlencode({"rd": site.url})
                 start = f"{site.scheme}://{site.netloc}/oauth2/start?{back}"
@@ -127,8 +129,9 @@ class Gate:
                 token = await self._verifier.verify(bearer)
             except InvalidTokenError:
                 return None
-            # As oauth2-proxy: only tokens meant for the sites (not any client's).
-            if not set(token.audience) & self.policy.bearer_audiences(self._client_id):
+            # As oauth2-proxy: only tokens of the clients allowed to call the sites (never
+            # forward-auth's own: a token one site was handed must not open another).
+            if not set(token.audience) & set(self.policy.bearer_clients):
                 return None
             return _person_of_token(token.subject, token.claims, token.session_id)
         return None

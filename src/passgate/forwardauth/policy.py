@@ -89,21 +89,30 @@ class HostRule:
 
     def skips(self, paths: Sequence[str]) -> bool:
         """The request needs no sign-in: it names a path, and each one it names is a
-        skipped one (``/healthz``, below it, or matching a ``^regex``)."""
-        return bool(paths) and all(self._skips(path) for path in paths)
+        plain one (see :func:`plain_path`) and a skipped one (``/healthz``, below it, or
+        matching a ``^regex``)."""
+        return bool(paths) and all(plain_path(p) and self._skips(p) for p in paths)
 
     def _skips(self, path: str) -> bool:
         for rule in self.skip_auth_paths:
             if rule.startswith("^"):
                 if re.match(rule, path):
                     return True
-            elif (
-                path == rule
-                or path.startswith(rule.rstrip("/") + "/")
-                or (path.startswith(rule) and path[len(rule)] in "?#")
-            ):
+            elif path == rule or path.startswith(rule.rstrip("/") + "/"):
                 return True
         return False
+
+
+# A path a server could read as another one: dot segments, encoded dots, slashes or
+# backslashes, matrix parameters, empty segments.
+_TRICKY = re.compile(r"(^|/)\.\.?(/|$)|%2e|%2f|%5c|\\|;|//", re.IGNORECASE)
+
+
+def plain_path(path: str) -> bool:
+    """A path that means what it says: no ``..``/``.`` segment, no percent-encoded dot,
+    slash or backslash, no ``\\``, ``;`` or ``//``. Only such a path may skip the
+    sign-in: ``/healthz/../admin`` is the admin page to the site behind the proxy."""
+    return path.startswith("/") and not _TRICKY.search(path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,11 +130,9 @@ class ForwardAuthPolicy:
     user_claim: str = "email"
     refresh_interval: timedelta = timedelta(hours=24)
     hosts: tuple[HostRule, ...] = ()
-    #: Clients whose tokens a bearer caller may present (besides forward-auth's own).
+    #: Clients whose tokens a script may present instead of the cookie (none by default:
+    #: a token handed to one site must not open another).
     bearer_clients: tuple[str, ...] = ()
-
-    def bearer_audiences(self, own: str) -> frozenset[str]:
-        return frozenset((own, *self.bearer_clients))
 
     @property
     def issuer_host(self) -> str:
@@ -151,6 +158,10 @@ class ForwardAuthPolicy:
             ):
                 best = rule
         return best or HostRule(host)
+
+    def _callback_path(self, parts: SplitResult) -> str:
+        own = (parts.hostname or "").lower() == self.issuer_host
+        return (self.issuer_path if own else "") + CALLBACK_PATH
 
     def is_site(self, host: str) -> bool:
         """One of the protected sites: below the cookie or a redirect domain, or a host
@@ -192,8 +203,11 @@ class ForwardAuthPolicy:
         return target if self._allowed(parts) else None
 
     def is_callback(self, uri: str) -> bool:
-        """A callback the built-in forward-auth client may receive codes at: its path is
-        ``…/oauth2/callback`` on an allowed host, no query, userinfo or fragment."""
+        """A callback the built-in forward-auth client may receive codes at: exactly
+        ``/oauth2/callback`` on a protected site (where its proxy forwards ``/oauth2/`` to
+        Passgate), or ``<issuer path>/oauth2/callback`` on Passgate's own origin; no
+        query, userinfo or fragment. Any other path could be a page of the site where
+        somebody else reads the code."""
         if len(uri) > _MAX_REDIRECT or _UNSAFE.search(uri):
             return False
         try:
@@ -208,6 +222,6 @@ class ForwardAuthPolicy:
             and "@" not in parts.netloc
             and not parts.query
             and not parts.fragment
-            and parts.path.endswith(CALLBACK_PATH)
+            and parts.path == self._callback_path(parts)
             and self._allowed(parts)
         )

@@ -20,6 +20,7 @@ skips the sign-in only when every path the headers name does.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
@@ -40,7 +41,6 @@ class ProxyHeaders:
     forwarded_proto: str = ""
     forwarded_uri: str = ""
     forwarded_method: str = ""
-    forwarded_prefix: str = ""
     original_url: str = ""
     original_method: str = ""
     auth_request_redirect: str = ""
@@ -97,6 +97,10 @@ def _hostname(netloc: str) -> str:
         return ""
 
 
+# host[:port]: a name, IPv4 or [IPv6] literal; nothing a URL parser would read otherwise.
+_NETLOC = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?")
+
+
 def _first(value: str) -> str:
     """The first of a comma-joined header (a proxy chain appends)."""
     return value.split(",", 1)[0].strip()
@@ -111,8 +115,15 @@ def resolve_site(
     """The site the request is about; ``AmbiguousSiteError`` when the headers disagree.
     ``is_site`` says whether a host name is one of the protected sites' (the cookie and
     redirect domains, the configured hosts)."""
-    original = urlsplit(headers.original_url) if headers.original_url else None
-    named = [headers.host, _first(headers.forwarded_host)]
+    try:
+        original = urlsplit(headers.original_url) if headers.original_url else None
+        if original is not None:
+            original.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise AmbiguousSiteError("X-Original-URL is not a URL") from None
+    # Every X-Forwarded-Host value counts: a repeated or comma-joined header is no way
+    # around the two-sites check.
+    named = [headers.host, *(h.strip() for h in headers.forwarded_host.split(","))]
     if original is not None:
         named.append(original.netloc)
     sites = {
@@ -122,6 +133,8 @@ def resolve_site(
     }
     if len(sites) > 1:
         raise AmbiguousSiteError("the request names more than one site")
+    if any(not _NETLOC.fullmatch(netloc) for netloc in named if netloc):
+        raise AmbiguousSiteError("the request names a host that is not a host name")
     if sites:
         [netloc] = sites.values()
     elif original is not None and original.netloc:

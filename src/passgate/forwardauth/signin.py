@@ -33,7 +33,7 @@ from passgate.storage.base import NotFoundError, Storage
 from passgate.storage.filters import is_active
 from passgate.storage.models import BrowserSession, Client
 
-__all__ = ["Cookie", "SignIn", "SignInError"]
+__all__ = ["Confirm", "Cookie", "SignIn", "SignInError", "Step"]
 
 #: How long a started sign-in may take.
 SIGN_IN_WINDOW = timedelta(minutes=15)
@@ -58,6 +58,13 @@ class Cookie:
     max_age: int | None
     domain: str = ""  # "" for the answering host only
     path: str = "/"
+
+
+@dataclass(frozen=True, slots=True)
+class Confirm:
+    """Ask before signing out; ``token`` goes back with the person's confirmation."""
+
+    token: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,14 +167,28 @@ class SignIn:
         return session
 
     # -- /oauth2/sign_out ------------------------------------------------------------------
-    async def sign_out(self, headers: ProxyHeaders, cookies: Sequence[str], rd: str) -> Step:
+    async def sign_out(
+        self,
+        headers: ProxyHeaders,
+        cookies: Sequence[str],
+        rd: str,
+        *,
+        asked_here: bool,
+        token: str = "",
+    ) -> Step | Confirm:
         """End the browser session behind the cookie (single sign-on ends everywhere, not
-        only this cookie), delete the cookie, and go to ``rd`` if allowed."""
+        only this cookie), delete the cookie, and go to ``rd`` if allowed. Only when the
+        person asked here (a link or form of the same origin, or typed in; the browser
+        says so with Fetch Metadata) or confirmed (``token``): otherwise any page could
+        sign them out of everything, so they are asked first (:class:`Confirm`)."""
         back = self._policy.safe_redirect(rd) if rd else "/"
         if back is None:
             raise SignInError(_not_allowed(rd))
         person = await self._gate.person(cookies)
         if person is not None and person.sid:
+            confirmed = self._sealer.tag_matches(token, "sign-out", person.sid)
+            if not asked_here and not confirmed:
+                return Confirm(self._sealer.tag("sign-out", person.sid))
             actor = person.claims.email or person.claims.user_id
             await self._revoker.end_browser_session(
                 person.sid, actor=actor, reason="forward-auth sign-out", revoked_by="logout"
@@ -187,11 +208,9 @@ class SignIn:
             raise SignInError(f"The request is ambiguous: {error}.") from None
 
     def _callback(self, headers: ProxyHeaders, site: Site) -> str:
-        """The callback at the site: its origin, the proxy's prefix (``X-Forwarded-Prefix``;
-        else none on a site's host, the issuer's path on the issuer's), /oauth2/callback."""
-        prefix = headers.forwarded_prefix.rstrip("/")
-        if not prefix.startswith("/") or "//" in prefix or not prefix.isascii():
-            prefix = self._policy.issuer_path if site.host == self._policy.issuer_host else ""
+        """The callback at the site: its origin and /oauth2/callback (on Passgate's own
+        host, below the issuer's path)."""
+        prefix = self._policy.issuer_path if site.host == self._policy.issuer_host else ""
         callback = f"{site.scheme}://{site.netloc}{prefix}{CALLBACK_PATH}"
         if not self._policy.is_callback(callback):
             raise SignInError(f"{site.host!r} is not below forwardAuth.cookieDomain or "

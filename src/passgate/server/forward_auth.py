@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -18,9 +19,11 @@ from starlette.routing import Route
 
 from passgate.forwardauth import ForwardAuth
 from passgate.forwardauth.proxied import ProxyHeaders
-from passgate.forwardauth.signin import Cookie, SignInError, Step
+from passgate.forwardauth.signin import Confirm, Cookie, SignInError, Step
+from passgate.oauth2.errors import OAuthError
 from passgate.server.errors import NO_STORE, render_error
 from passgate.server.flow import render_page, services_of
+from passgate.server.forms import form_params
 
 __all__ = ["routes"]
 
@@ -37,11 +40,10 @@ def _proxy_headers(request: Request, envoy_path: str | None = None) -> ProxyHead
         envoy_method = request.method
     return ProxyHeaders(
         host=get("host", ""),
-        forwarded_host=get("x-forwarded-host", ""),
+        forwarded_host=",".join(request.headers.getlist("x-forwarded-host")),
         forwarded_proto=get("x-forwarded-proto", ""),
         forwarded_uri=forwarded_uri,
         forwarded_method=get("x-forwarded-method", ""),
-        forwarded_prefix=get("x-forwarded-prefix", ""),
         original_url=get("x-original-url", ""),
         original_method=get("x-original-method", ""),
         auth_request_redirect=get("x-auth-request-redirect", ""),
@@ -132,22 +134,45 @@ async def callback(request: Request) -> Response:
 
 async def sign_out(request: Request) -> Response:
     """GET/POST /oauth2/sign_out?rd=...: sign out of every site (the browser session).
-    oauth2-proxy signs out on a plain GET; Passgate does too, except when the browser
-    says another site sent it (Sec-Fetch-Site: cross-site: an image or a form elsewhere
-    must not sign a person out of everything): then it asks first."""
+    oauth2-proxy signs out on any GET; Passgate only when the person asked on this origin
+    (:func:`_asked_here`), else it asks first with a form whose token only this
+    browser's cookie can make."""
     fa = _forward_auth(request)
     if fa is None:
         return _disabled(request)
-    if request.headers.get("sec-fetch-site", "").lower() == "cross-site":
-        return render_page(request, "sign_out.html", {})
-    cookies = _cookie_values(request, fa.gate.policy.cookie_name)
+    token = ""
+    if request.method == "POST":
+        try:
+            token = (await form_params(request, strict_type=False)).optional("token")
+        except OAuthError:
+            token = ""
     try:
         step = await fa.sign_in.sign_out(
-            _proxy_headers(request), cookies, request.query_params.get("rd", "")
+            _proxy_headers(request),
+            _cookie_values(request, fa.gate.policy.cookie_name),
+            request.query_params.get("rd", ""),
+            asked_here=_asked_here(request),
+            token=token,
         )
     except SignInError as error:
         return render_error(request, error.status, "Cannot sign out here", str(error))
+    if isinstance(step, Confirm):
+        return render_page(request, "sign_out.html", {"token": step.token})
     return _redirect(step, fa)
+
+
+def _asked_here(request: Request) -> bool:
+    """The person asked on this origin: Fetch Metadata says so (a same-origin link or a
+    typed URL), or, where a browser sends none (plain http), the Referer is this origin."""
+    fetch_site = request.headers.get("sec-fetch-site", "").lower()
+    if fetch_site:
+        return fetch_site in ("same-origin", "none")
+    referer = request.headers.get("referer", "")
+    try:
+        netloc = urlsplit(referer).netloc
+    except ValueError:
+        return False
+    return bool(netloc) and netloc.lower() == request.headers.get("host", "").lower()
 
 
 async def userinfo(request: Request) -> Response:
