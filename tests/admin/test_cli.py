@@ -98,6 +98,12 @@ async def test_admin_commands_against_a_real_server(server: PassgateServer) -> N
     assert "Renamed" in table
     assert "secret:" not in table
     assert as_json(server, "clients", "get", "cli-made")["name"] == "Renamed"
+    logout = as_json(server, "clients", "update", "cli-made", "--sso-shared-with", "web-app",
+                     "--backchannel-logout-uri", "https://made.example.com/bcl")  # fmt: skip
+    assert logout["sso_shared_with"] == ["web-app"]
+    assert logout["backchannel_logout_uri"] == "https://made.example.com/bcl"
+    cleared = as_json(server, "clients", "update", "cli-made", "--backchannel-logout-uri", "")
+    assert (cleared["backchannel_logout_uri"], cleared["sso_shared_with"]) == ("", ["web-app"])
     assert "409 conflict" in admin(server, "clients", "delete", "web-app", ok=False)
     assert admin(server, "clients", "delete", "cli-made") == "deleted client cli-made\n"
     assert "404 not_found" in admin(server, "clients", "get", "cli-made", ok=False)

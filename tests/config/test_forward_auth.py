@@ -87,8 +87,41 @@ def test_duplicate_hosts_and_the_reserved_client() -> None:
 
 
 def test_a_lifetime_beyond_the_session_is_a_warning() -> None:
-    config = load(document(enablePasswordDB=True, forwardAuth={"lifetime": "48h"}))
+    section = {"lifetime": "48h", "cookieDomain": ".apps.example.com"}
+    config = load(document(enablePasswordDB=True, forwardAuth=section))
     assert config.warnings == [
         "forwardAuth.lifetime: is longer than sessions.absoluteLifetime; the cookie ends "
         "with the session"
+    ]
+
+
+def test_what_cannot_work_or_is_unsafe_is_said() -> None:
+    host = {"host": "a.example.com", "allowedGroups": [" "], "allowedEmails": [""],
+            "allowedEmailDomains": ["@"]}  # fmt: skip
+    assert problems(document(enablePasswordDB=True, forwardAuth={"hosts": [host]})) == {
+        "forwardAuth.hosts[0].allowedGroups[0]": "must not be empty",
+        "forwardAuth.hosts[0].allowedEmails[0]": "must not be empty",
+        "forwardAuth.hosts[0].allowedEmailDomains": "an email domain must not be just '@'",
+    }
+    doc = document(
+        enablePasswordDB=True,
+        issuer="https://sso.example.com/dex",
+        sessions={"cookieName": "__Secure-sso"},
+        forwardAuth={"cookieName": "sso", "bearerClients": ["passgate-forward-auth"]},
+    )
+    assert problems(doc) == {
+        # The sessions cookie is __Host-sso on https: the same name to a browser's jar.
+        "forwardAuth.cookieName": "must differ from sessions.cookieName (the browser would "
+        "keep only one)",
+        "forwardAuth.bearerClients[0]": "forward-auth's own tokens are never accepted as "
+        "bearer tokens",
+    }
+    doc["forwardAuth"] = {"cookieSecure": False, "bearerClients": ["grafana-api"]}
+    assert load(doc).warnings == [
+        "forwardAuth.cookieSecure: is false on an https issuer: the cookie would travel "
+        "over plain http too",
+        "forwardAuth: names no site (cookieDomain, allowedRedirectDomains or hosts): "
+        "nobody can be sent back to a site after signing in",
+        "forwardAuth.bearerClients[0]: 'grafana-api' is not in staticClients (fine if the "
+        "admin API adds it)",
     ]

@@ -47,10 +47,11 @@ def test_cookie_name_is_host_prefixed_on_https() -> None:
     sessions = SessionsConfig.model_validate({"cookieName": "dex_session"})
     assert sessions.cookie_name_for(https=True) == "__Host-dex_session"
     assert sessions.cookie_name_for(https=False) == "dex_session"
-    prefixed = SessionsConfig.model_validate({"cookieName": "__Host-sso"})
-    assert prefixed.cookie_name_for(https=True) == "__Host-sso"
-    # Browsers refuse a __Host- cookie that is not Secure: on http the prefix goes.
-    assert prefixed.cookie_name_for(https=False) == "sso"
+    for name in ("__Host-sso", "__Secure-sso"):
+        prefixed = SessionsConfig.model_validate({"cookieName": name})
+        assert prefixed.cookie_name_for(https=True) == "__Host-sso"
+        # Browsers refuse a prefixed cookie that is not Secure: on http the prefix goes.
+        assert prefixed.cookie_name_for(https=False) == "sso"
 
 
 def test_every_problem_is_reported_at_once() -> None:
@@ -88,3 +89,6 @@ def test_idle_timeout_longer_than_the_lifetime_is_a_warning() -> None:
         "sessions.validIfNotUsedFor: is longer than absoluteLifetime; "
         "sessions end at absoluteLifetime"
     ]
+    # Only when set: a short absoluteLifetime alone is no mistake (the idle default goes).
+    short = load(document(enablePasswordDB=True, sessions={"absoluteLifetime": "4h"}))
+    assert short.warnings == []

@@ -71,7 +71,11 @@ def _client_options(function: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--post-logout-redirect-uri", "post_logout_redirect_uris", multiple=True),
         click.option("--trusted-peer", "trusted_peers", multiple=True),
         click.option("--allowed-connector", "allowed_connectors", multiple=True),
-    ]
+        click.option("--backchannel-logout-uri", default=None,
+                     help='Back-Channel Logout 1.0 endpoint ("" removes it).'),
+        click.option("--sso-shared-with", "sso_shared_with", multiple=True,
+                     help='A client that may reuse sign-ins through this one ("*": all).'),
+    ]  # fmt: skip
     for option in reversed(options):
         function = option(function)
     return function
@@ -79,11 +83,11 @@ def _client_options(function: Callable[..., Any]) -> Callable[..., Any]:
 
 def _client_body(fields: Mapping[str, Any]) -> dict[str, Any]:
     body: dict[str, Any] = {}
-    for key in ("name", "public", "logo_url"):
+    for key in ("name", "public", "logo_url", "backchannel_logout_uri"):
         if fields[key] is not None:
             body[key] = fields[key]
     for key in ("redirect_uris", "post_logout_redirect_uris", "trusted_peers",
-                "allowed_connectors"):  # fmt: skip
+                "allowed_connectors", "sso_shared_with"):  # fmt: skip
         if fields[key]:
             body[key] = list(fields[key])
     if fields["secret_stdin"]:

@@ -18,9 +18,11 @@ from passgate.config.base import custom_error
 from passgate.durations import parse_duration
 
 __all__ = [
+    "COOKIE_PREFIXES",
     "EMPTY_IS_DEFAULT",
     "HTTPURL",
     "AbsoluteURL",
+    "CookieName",
     "Duration",
     "IPNetworkText",
     "ListenAddress",
@@ -28,6 +30,7 @@ __all__ = [
     "PositiveDuration",
     "RootCAData",
     "TLSVersion",
+    "check_cookie_name",
     "check_issuer",
     "decode_root_ca_data",
     "is_loopback_host",
@@ -81,6 +84,22 @@ def _not_empty(value: str) -> str:
 
 
 NonEmptyStr = Annotated[str, AfterValidator(_not_empty)]
+
+# RFC 6265 §4.1.1: a cookie name is an RFC 2616 token.
+_COOKIE_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}")
+#: RFC 6265bis §4.1.3: names with these prefixes bind the cookie's attributes.
+COOKIE_PREFIXES = ("__Host-", "__Secure-")
+
+
+def check_cookie_name(value: str) -> str:
+    if not _COOKIE_TOKEN.fullmatch(value):
+        raise ValueError(
+            "must be a cookie name: 1-64 letters, digits or !#$%&'*+-.^_`|~ (RFC 6265)"
+        )
+    return value
+
+
+CookieName = Annotated[str, AfterValidator(check_cookie_name)]
 
 
 def _listen_address(value: str) -> str:

@@ -21,7 +21,7 @@ from passgate.config.base import DexModel, Loc
 from passgate.config.builtin import FORWARD_AUTH_CLIENT_ID
 from passgate.config.checks import cross_check
 from passgate.config.clients import StaticClient
-from passgate.config.fields import NonEmptyStr, PositiveDuration
+from passgate.config.fields import COOKIE_PREFIXES, CookieName, NonEmptyStr, PositiveDuration
 from passgate.config.sessions import SessionsConfig
 
 __all__ = [
@@ -33,8 +33,6 @@ __all__ = [
 ]
 
 
-# RFC 6265 §4.1.1: a cookie name is an RFC 2616 token.
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}")
 # A host name (RFC 1123 labels), lower-case ASCII; ports are not part of a rule.
 _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 _HOST = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*")
@@ -72,9 +70,11 @@ class ForwardAuthHost(DexModel):
     """``forwardAuth.hosts[]``: the rules of one site, by its host name."""
 
     host: NonEmptyStr
-    allowed_groups: list[str] = Field(default_factory=list, alias="allowedGroups")
-    allowed_emails: list[str] = Field(default_factory=list, alias="allowedEmails")
-    allowed_email_domains: list[str] = Field(default_factory=list, alias="allowedEmailDomains")
+    allowed_groups: list[NonEmptyStr] = Field(default_factory=list, alias="allowedGroups")
+    allowed_emails: list[NonEmptyStr] = Field(default_factory=list, alias="allowedEmails")
+    allowed_email_domains: list[NonEmptyStr] = Field(
+        default_factory=list, alias="allowedEmailDomains"
+    )
     skip_auth_paths: list[PathRule] = Field(default_factory=list, alias="skipAuthPaths")
     pass_authorization: bool | None = Field(default=None, alias="passAuthorization")
     pass_access_token: bool | None = Field(default=None, alias="passAccessToken")
@@ -87,7 +87,10 @@ class ForwardAuthHost(DexModel):
     @field_validator("allowed_email_domains")
     @classmethod
     def _domains(cls, values: list[str]) -> list[str]:
-        return [value.strip().lower().removeprefix("@") for value in values]
+        domains = [value.strip().lower().removeprefix("@") for value in values]
+        if not all(domains):
+            raise ValueError("an email domain must not be just '@'")
+        return domains
 
     @field_validator("allowed_emails")
     @classmethod
@@ -98,7 +101,7 @@ class ForwardAuthHost(DexModel):
 class ForwardAuthConfig(DexModel):
     """``forwardAuth``."""
 
-    cookie_name: str = Field(default="_passgate_fa", alias="cookieName")
+    cookie_name: CookieName = Field(default="_passgate_fa", alias="cookieName")
     cookie_domain: str = Field(default="", alias="cookieDomain")
     #: Secure cookies; the default follows the issuer (https: yes).
     cookie_secure: bool | None = Field(default=None, alias="cookieSecure")
@@ -123,11 +126,8 @@ class ForwardAuthConfig(DexModel):
     @field_validator("cookie_name")
     @classmethod
     def _cookie_name(cls, value: str) -> str:
-        if not _TOKEN.fullmatch(value) or value.startswith(("__Host-", "__Secure-")):
-            raise ValueError(
-                "must be a cookie name of letters, digits and !#$%&'*+-.^_`|~ (RFC 6265), "
-                "without a __Host-/__Secure- prefix (the cookie has a Domain)"
-            )
+        if value.startswith(COOKIE_PREFIXES):
+            raise ValueError("must not start with __Host- or __Secure- (the cookie has a Domain)")
         return value
 
     @field_validator("cookie_domain")
@@ -142,24 +142,53 @@ class ForwardAuthConfig(DexModel):
         return "." + domain
 
 
-@cross_check("forward_auth", "sessions")
+@cross_check("forward_auth", "sessions", "issuer")
 def _forward_auth(
-    forward_auth: ForwardAuthConfig | None, sessions: SessionsConfig
+    forward_auth: ForwardAuthConfig | None, sessions: SessionsConfig, issuer: str
 ) -> Iterator[tuple[Literal["error", "warning"], Loc, str]]:
     if forward_auth is None:
         return
+    if forward_auth.cookie_name == sessions.bare_cookie_name:
+        message = "must differ from sessions.cookieName (the browser would keep only one)"
+        yield "error", ("forwardAuth", "cookieName"), message
     if forward_auth.lifetime > sessions.absolute_lifetime:
         yield (
             "warning",
             ("forwardAuth", "lifetime"),
             "is longer than sessions.absoluteLifetime; the cookie ends with the session",
         )
+    if forward_auth.cookie_secure is False and issuer.startswith("https://"):
+        message = "is false on an https issuer: the cookie would travel over plain http too"
+        yield "warning", ("forwardAuth", "cookieSecure"), message
+    if not (forward_auth.cookie_domain or forward_auth.allowed_redirect_domains
+            or forward_auth.hosts):  # fmt: skip
+        message = (
+            "names no site (cookieDomain, allowedRedirectDomains or hosts): "
+            "nobody can be sent back to a site after signing in"
+        )
+        yield "warning", ("forwardAuth",), message
     seen: dict[str, int] = {}
     for index, rule in enumerate(forward_auth.hosts):
         if rule.host in seen:
             message = f"duplicate host {rule.host!r} (also forwardAuth.hosts[{seen[rule.host]}])"
             yield "error", ("forwardAuth", "hosts", index, "host"), message
         seen.setdefault(rule.host, index)
+
+
+@cross_check("forward_auth", "static_clients")
+def _bearer_clients(
+    forward_auth: ForwardAuthConfig | None, clients: Sequence[StaticClient | None]
+) -> Iterator[tuple[Literal["error", "warning"], Loc, str]]:
+    if forward_auth is None or any(client is None for client in clients):
+        return
+    known = {client.id for client in clients if client is not None}
+    for index, client_id in enumerate(forward_auth.bearer_clients):
+        if client_id == FORWARD_AUTH_CLIENT_ID:
+            message = "forward-auth's own tokens are never accepted as bearer tokens"
+            yield "error", ("forwardAuth", "bearerClients", index), message
+        elif client_id not in known:
+            message = f"{client_id!r} is not in staticClients (fine if the admin API adds it)"
+            yield "warning", ("forwardAuth", "bearerClients", index), message
 
 
 @cross_check("static_clients")

@@ -10,28 +10,25 @@ carries no data, so ``cookieEncryptionKey`` is accepted and not needed.
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from passgate.config.base import DexModel
-from passgate.config.fields import PositiveDuration
+from passgate.config.fields import COOKIE_PREFIXES, CookieName, PositiveDuration
 
 __all__ = ["DEFAULT_COOKIE_NAME", "HOST_PREFIX", "SessionsConfig"]
 
 DEFAULT_COOKIE_NAME = "passgate_session"
 #: RFC 6265bis §4.1.3.2: a cookie so named is Secure, Path=/ and bound to this host.
 HOST_PREFIX = "__Host-"
-# RFC 6265 §4.1.1: a cookie name is an RFC 2616 token.
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}")
 
 
 class SessionsConfig(DexModel):
     """``sessions``."""
 
-    cookie_name: str = Field(default=DEFAULT_COOKIE_NAME, alias="cookieName")
+    cookie_name: CookieName = Field(default=DEFAULT_COOKIE_NAME, alias="cookieName")
     absolute_lifetime: PositiveDuration = Field(
         default=timedelta(hours=24), alias="absoluteLifetime"
     )
@@ -44,18 +41,10 @@ class SessionsConfig(DexModel):
     )
     cookie_encryption_key: str = Field(default="", alias="cookieEncryptionKey", repr=False)
 
-    @field_validator("cookie_name")
-    @classmethod
-    def _cookie_name(cls, value: str) -> str:
-        if not _TOKEN.fullmatch(value):
-            raise ValueError(
-                "must be a cookie name: 1-64 letters, digits or !#$%&'*+-.^_`|~ (RFC 6265)"
-            )
-        return value
-
     @model_validator(mode="after")
     def _advice(self) -> SessionsConfig:
-        if self.valid_if_not_used_for > self.absolute_lifetime:
+        idle_set = "valid_if_not_used_for" in self.model_fields_set
+        if idle_set and self.valid_if_not_used_for > self.absolute_lifetime:
             self.note(
                 ("validIfNotUsedFor",),
                 "is longer than absoluteLifetime; sessions end at absoluteLifetime",
@@ -67,8 +56,15 @@ class SessionsConfig(DexModel):
             )
         return self
 
+    @property
+    def bare_cookie_name(self) -> str:
+        """The name without a ``__Host-``/``__Secure-`` prefix (Passgate adds its own)."""
+        name = self.cookie_name
+        for prefix in COOKIE_PREFIXES:
+            name = name.removeprefix(prefix)
+        return name
+
     def cookie_name_for(self, https: bool) -> str:
         """The cookie's name: ``__Host-`` prefixed on an https issuer (the browser then
         refuses it from any other host, over http, or with a Domain)."""
-        name = self.cookie_name.removeprefix(HOST_PREFIX)
-        return HOST_PREFIX + name if https else name
+        return HOST_PREFIX + self.bare_cookie_name if https else self.bare_cookie_name

@@ -9,7 +9,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -32,6 +31,7 @@ from passgate.server import (
 from passgate.server.errors import render_error
 from passgate.server.metrics import Metrics
 from passgate.server.middleware import (
+    CORSOutside,
     LimitsMiddleware,
     ObservabilityMiddleware,
     SecurityHeadersMiddleware,
@@ -95,7 +95,8 @@ def create_app(services: Services) -> Starlette:
     if services.web.allowed_origins:
         middleware.append(
             Middleware(
-                CORSMiddleware,
+                CORSOutside,
+                skip=f"{prefix}/oauth2/",
                 allow_origins=list(services.web.allowed_origins),
                 allow_methods=["GET", "POST"],
                 allow_headers=list(services.web.allowed_headers)

@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
+import structlog
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -26,6 +27,8 @@ from passgate.server.flow import render_page, services_of
 from passgate.server.forms import form_params
 
 __all__ = ["routes"]
+
+log = structlog.get_logger("passgate.forwardauth")
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _MAX_COOKIE_HEADER = 64 * 1024
@@ -100,6 +103,11 @@ async def auth(request: Request) -> Response:
         _bearer(request),
         allowed=200 if envoy_path is not None else 202,
     )
+    if decision.status == 403:  # the one answer a person asks an operator about
+        who = decision.person.claims.email if decision.person is not None else ""
+        log.info("forward-auth refused", reason=decision.reason, user=who)
+    else:
+        log.debug("forward-auth", status=decision.status, reason=decision.reason)
     response = Response(status_code=decision.status, headers=NO_STORE)
     for name, value in decision.headers:
         response.raw_headers.append((name.lower().encode("latin-1"), _header_value(value)))

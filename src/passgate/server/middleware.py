@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import structlog
+from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -191,3 +192,30 @@ class ObservabilityMiddleware:
                 duration_ms=round(elapsed * 1000, 2),
                 remote=client[0],
             )
+
+
+class CORSOutside:
+    """CORS for the browser-facing endpoints, but not under ``/oauth2/``: forward-auth
+    answers proxies for their sites, whose requests (a preflight ``OPTIONS`` included)
+    carry the site's ``Origin`` and must reach the gate, not a CORS answer."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        skip: str,
+        allow_origins: Sequence[str],
+        allow_methods: Sequence[str],
+        allow_headers: Sequence[str],
+    ) -> None:
+        self.app = app
+        self.skip = skip
+        self.cors = CORSMiddleware(
+            app, allow_origins=allow_origins, allow_methods=allow_methods,
+            allow_headers=allow_headers,
+        )  # fmt: skip
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(self.skip):
+            await self.app(scope, receive, send)
+        else:
+            await self.cors(scope, receive, send)
