@@ -370,6 +370,7 @@ async def test_browser_sessions_listed_read_and_ended(admin: Harness) -> None:
     assert one["id"] == sid
     assert one["user_id"] == USER_ID
     assert one["groups"] == ["admins", "developers"]
+    assert (one["with_groups"], one["acr_values"]) == (True, [])
     # The grants made through it name it.
     grants = await call(admin, "GET", "/sessions", params={"browser_session_id": sid})
     assert [g["browser_session_id"] for g in grants["sessions"]] == [sid]

@@ -63,6 +63,7 @@ class BrowserSessionConformance(Conformance):
             acr_values=(),
             remote_addr="",
             user_agent="",
+            with_groups=False,
         )
         await storage.create_browser_session(bare)
         assert await storage.get_browser_session("bare") == bare

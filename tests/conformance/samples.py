@@ -241,6 +241,7 @@ def browser_session(
         user_agent="Mozilla/5.0 ☃",
         revoked_at=revoked_at,
         revoked_by="" if revoked_at is None else "logout",
+        with_groups=True,
     )
 
 

@@ -25,6 +25,7 @@ from .harness import (
 from .sso_support import (
     SECOND_EMAIL,
     SECOND_PASSWORD,
+    AuthAnswer,
     add_second_user,
     approve_it,
     authorize,
@@ -189,6 +190,9 @@ async def test_select_account(sso: Harness) -> None:
     page = await sso.client.get(other.headers["location"])
     page = await sso.client.get(page.headers["location"]) if page.status_code == 302 else page
     assert 'name="password"' in page.text
+    bob = await sign_in(sso, AuthAnswer(page, answer.params), login=SECOND_EMAIL,
+                        password=SECOND_PASSWORD)  # fmt: skip
+    assert claims((await tokens_of(sso, bob))["id_token"])["email"] == SECOND_EMAIL
     # A forged choice (no form token) is refused.
     answer = await authorize(sso, prompt="select_account")
     choice = parse_form(answer.response.text)

@@ -270,7 +270,6 @@ def session_policy(config: Config) -> SessionPolicy:
     return SessionPolicy(
         absolute_lifetime=sessions.absolute_lifetime,
         idle_timeout=sessions.valid_if_not_used_for,
-        remember_me_default=sessions.remember_me_checked_by_default,
         share_by_default=sessions.sso_shared_with_default == "all",
         # A Dex client refreshes (and the connector is asked again) when its ID token
         # expires; a browser session asks as often.
@@ -308,12 +307,13 @@ async def build(
     revoker = Revoker(
         storage, clock, revocations, issuer=issuer, audit=audit, keys=keys,
         directory=directory, notifier=notifier,
+        credential_lifetime=config.forward_auth.lifetime if config.forward_auth else None,
     )  # fmt: skip
     verifier = TokenVerifier(issuer, revocations)
     sso = SingleSignOn(
         browser=BrowserSessions(storage, clock, session_policy(config)),
         directory=directory, connectors=connectors, settings=settings, issuer=issuer,
-        revoker=revoker, clock=clock,
+        revoker=revoker, storage=storage, clock=clock,
     )  # fmt: skip
     services = Services(
         settings=settings,

@@ -82,7 +82,7 @@ async def build_forward_auth(
     sealer = Sealer(await load_key(services.storage, services.clock))
     browser = services.sso.browser
     people = SessionCache(
-        browser, services.connectors, revocations, services.revoker, services.clock,
+        services.sso, revocations, services.clock,
         client_id=FORWARD_AUTH_CLIENT_ID, refresh_interval=policy.refresh_interval,
     )  # fmt: skip
     gate = Gate(

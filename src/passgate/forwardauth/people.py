@@ -12,21 +12,14 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import structlog
-
 from passgate.clock import Clock
-from passgate.connectors.base import ConnectorError, UpstreamUnavailableError
-from passgate.provider.browser import BrowserSessions
-from passgate.provider.connectors import ConnectorRegistry
-from passgate.provider.revocation import Revoker
 from passgate.provider.revocation_cache import RevocationCache, TokenFacts
 from passgate.provider.sessions import GRANULARITY
+from passgate.provider.sso import SingleSignOn
 from passgate.storage.filters import is_active
 from passgate.storage.models import BrowserSession
 
 __all__ = ["SessionCache"]
-
-log = structlog.get_logger("passgate.forwardauth")
 
 #: After an upstream that could not answer, how long before it is asked again.
 RETRY_AFTER = timedelta(seconds=30)
@@ -41,10 +34,8 @@ class _Entry:
 class SessionCache:
     def __init__(
         self,
-        browser: BrowserSessions,
-        connectors: ConnectorRegistry,
+        sso: SingleSignOn,
         revocations: RevocationCache,
-        revoker: Revoker,
         clock: Clock,
         *,
         client_id: str,
@@ -52,10 +43,9 @@ class SessionCache:
         ttl: timedelta = timedelta(seconds=30),
         max_entries: int = 50_000,
     ) -> None:
-        self._browser = browser
-        self._connectors = connectors
+        self._sso = sso
+        self._browser = sso.browser
         self._revocations = revocations
-        self._revoker = revoker
         self._clock = clock
         self._client_id = client_id
         self._refresh_interval = refresh_interval
@@ -68,9 +58,13 @@ class SessionCache:
     async def person(self, sid: str, issued_at: datetime) -> BrowserSession | None:
         """The active session behind a cookie issued at ``issued_at``, with a fresh
         enough identity; None when it ended, was revoked, or the upstream refused."""
-        session = await self._get(sid)
+        session = await self._get(sid, issued_at)
         now = self._clock()
         if session is None or not is_active(session, now):
+            return None
+        if not session.with_groups:
+            # Renewed by a sign-in that did not ask for groups: it cannot answer a site's
+            # groups, so the person signs in again (forward-auth asks for them).
             return None
         facts = TokenFacts(
             issued_at=issued_at,
@@ -95,10 +89,12 @@ class SessionCache:
     def forget(self, sid: str) -> None:
         self._entries.pop(sid, None)
 
-    async def _get(self, sid: str) -> BrowserSession | None:
+    async def _get(self, sid: str, issued_at: datetime) -> BrowserSession | None:
+        """The session from memory, unless older than ``ttl`` or than the cookie (made
+        after a sign-in this replica has not seen: the copy in memory may predate it)."""
         entry = self._entries.get(sid)
         now = self._clock()
-        if entry is not None and now - entry.fetched < self._ttl:
+        if entry is not None and now - entry.fetched < self._ttl and entry.fetched > issued_at:
             self._entries.move_to_end(sid)
             return entry.session
         session = await self._browser.get(sid)
@@ -130,29 +126,13 @@ class SessionCache:
         self._retry_at[sid] = self._clock() + RETRY_AFTER
 
     async def _refresh(self, session: BrowserSession) -> BrowserSession | None:
-        entry = self._connectors.get(session.connector_id)
-        if entry is None:
-            return None
-        try:
-            fresh = await self._browser.refresh(session, entry)
-        except UpstreamUnavailableError as error:
-            log.warning("connector unavailable; session kept", connector=entry.id,
-                        error=str(error))  # fmt: skip
-            self._later(session.id)
-            return session
-        except ConnectorError as error:
-            log.info("connector refused the session's person", connector=entry.id,
-                     error=str(error))  # fmt: skip
-            await self._revoker.end_browser_session(
-                session.id, actor="system", reason=f"upstream refused: {error}",
-                revoked_by="upstream",
-            )  # fmt: skip
+        recheck = await self._sso.recheck(session)
+        if recheck.session is None:
             self.forget(session.id)
             return None
-        except Exception:
-            log.exception("connector failed unexpectedly; session kept", connector=entry.id)
+        if not recheck.answered:
             self._later(session.id)
-            return session
+            return recheck.session
         self._retry_at.pop(session.id, None)
-        self._put(fresh)
-        return fresh if is_active(fresh, self._clock()) else None
+        self._put(recheck.session)
+        return recheck.session if is_active(recheck.session, self._clock()) else None

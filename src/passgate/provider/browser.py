@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from passgate.clock import Clock
-from passgate.connectors.base import Scopes
+from passgate.connectors.base import ConnectorError, Scopes
 from passgate.provider.connectors import ConnectorEntry
 from passgate.provider.directory import Directory
 from passgate.provider.identity import refresh_identity
@@ -28,10 +28,7 @@ from passgate.storage.filters import is_active
 from passgate.storage.models import BrowserSession, Claims, Client
 from passgate.tokens import handles
 
-__all__ = ["BrowserSessions", "SessionPolicy", "SignIn", "shares"]
-
-#: What a reused session asks its connector for when it refreshes the identity.
-REFRESH_SCOPES = Scopes(offline_access=True, groups=True)
+__all__ = ["BrowserSessions", "BrowserSignIn", "SessionPolicy", "shares"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,19 +37,20 @@ class SessionPolicy:
 
     absolute_lifetime: timedelta = timedelta(hours=24)
     idle_timeout: timedelta = timedelta(hours=8)
-    remember_me_default: bool = False
     share_by_default: bool = True  # ssoSharedWithDefault: all
     #: How long the connector's word about a person holds before it is asked again.
     identity_lifetime: timedelta = timedelta(hours=24)
 
 
 @dataclass(frozen=True, slots=True)
-class SignIn:
+class BrowserSignIn:
     """A person proved who they are in a browser; what it needs to know of them."""
 
     claims: Claims
     connector_id: str
     connector_data: bytes = b""
+    #: The connector was asked for groups (the session then answers clients that ask).
+    with_groups: bool = False
     remember_me: bool = False
     acr_values: tuple[str, ...] = ()
     origin: Origin = dataclasses.field(default_factory=Origin)
@@ -102,7 +100,7 @@ class BrowserSessions:
 
     # -- signing in ------------------------------------------------------------------------
     async def sign_in(
-        self, sign_in: SignIn, current: BrowserSession | None
+        self, sign_in: BrowserSignIn, current: BrowserSession | None
     ) -> tuple[BrowserSession, str, BrowserSession | None]:
         """Record a sign-in; ``(session, cookie value, replaced)``. The same person in the
         browser's ``current`` session renews it; anybody else gets a new one, and the old
@@ -135,6 +133,7 @@ class BrowserSessions:
             connector_data=sign_in.connector_data,
             remember_me=sign_in.remember_me,
             acr_values=sign_in.acr_values,
+            with_groups=sign_in.with_groups,
             remote_addr=origin.remote_addr,
             user_agent=origin.user_agent,
         )
@@ -142,7 +141,7 @@ class BrowserSessions:
         return session, handles.format_handle(session.id, secret), None if same else current
 
     async def _renew(
-        self, session_id: str, sign_in: SignIn, secret: str, now: datetime
+        self, session_id: str, sign_in: BrowserSignIn, secret: str, now: datetime
     ) -> BrowserSession | None:
         """A fresh sign-in of the session's own person (``prompt=login``, ``max_age``): a
         new ``auth_time`` and identity, a new cookie secret, and a new lifetime."""
@@ -161,6 +160,7 @@ class BrowserSessions:
                 expiry=min(absolute, now + self.policy.idle_timeout),
                 remember_me=sign_in.remember_me,
                 acr_values=sign_in.acr_values,
+                with_groups=sign_in.with_groups,
             )
 
         try:
@@ -198,9 +198,18 @@ class BrowserSessions:
     async def refresh(self, session: BrowserSession, entry: ConnectorEntry) -> BrowserSession:
         """Ask the connector about the person again and keep its answer. Raises what the
         connector raises (``ConnectorError``: it no longer vouches for the person)."""
-        claims, data = await refresh_identity(
-            entry, REFRESH_SCOPES, session.claims, session.connector_data
-        )
+        scopes = Scopes(offline_access=True, groups=session.with_groups)
+        try:
+            claims, data = await refresh_identity(
+                entry, scopes, session.claims, session.connector_data
+            )
+        except ConnectorError:
+            # Another replica may have refreshed first and rotated the upstream's refresh
+            # token under us: its answer stands.
+            current = await self.get(session.id)
+            if current is not None and current.refreshed_at > session.refreshed_at:
+                return current
+            raise
         now = self._clock()
 
         def keep(old: BrowserSession) -> BrowserSession:

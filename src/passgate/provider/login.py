@@ -20,7 +20,7 @@ from passgate.provider.sessions import Origin, Sessions
 from passgate.provider.settings import ProviderSettings
 from passgate.provider.sso import SingleSignOn
 from passgate.storage.base import NotFoundError, Storage
-from passgate.storage.models import AuthCode, AuthRequest
+from passgate.storage.models import AuthCode, AuthRequest, BrowserSession
 
 #: An unredeemed code's session outlives the code a little (a code is still good at the
 #: very instant of its expiry); then garbage collection removes it.
@@ -83,10 +83,11 @@ async def finish_login(
     identity: Identity,
     clock: Clock,
     *,
-    browser_session_id: str = "",
+    browser_session: BrowserSession | None = None,
 ) -> AuthRequest:
-    """Record who signed in (into ``browser_session_id``, the browser's session, when
-    there is one); the request then waits for approval."""
+    """Record who signed in (into ``browser_session``, the browser's session, when there
+    is one: ``auth_time`` is then the session's); the request then waits for approval."""
+    auth_time = clock() if browser_session is None else browser_session.auth_time
 
     def mark(old: AuthRequest) -> AuthRequest:
         if old.logged_in:  # single use: a replayed login or callback cannot re-enter
@@ -97,8 +98,8 @@ async def finish_login(
             claims=claims_of(identity),
             connector_id=entry.id,
             connector_data=identity.connector_data,
-            auth_time=clock(),
-            browser_session_id=browser_session_id,
+            auth_time=auth_time,
+            browser_session_id="" if browser_session is None else browser_session.id,
         )
 
     return await storage.update_auth_request(request.id, mark)
@@ -149,6 +150,8 @@ async def issue_code(
     device = request.redirect_uri == settings.device_callback_uri
     # The device's tokens are its own: signing out of the browser does not end them.
     through = "" if device else request.browser_session_id
+    if device and sso is not None and request.browser_session_id:
+        await sso.active(request)  # but a browser that signed out since cannot approve
     if sessions is not None:
         session = await sessions.start(
             claims=request.claims,
@@ -163,6 +166,7 @@ async def issue_code(
         session_id = session.id
     if sso is not None and through and session_id:
         await sso.join(request, session_id, consented=consented)
+
     await storage.create_auth_code(
         AuthCode(
             id=secret_hash(code),

@@ -6,9 +6,10 @@ with a hint, must be one of its audiences. ``post_logout_redirect_uri`` must exa
 match one of the client's ``postLogoutRedirectURIs`` (§3, the client known from
 ``client_id`` or the hint), or the request is refused with a page, never a redirect.
 Without a valid hint nobody can tell whether the person asked for it, so they confirm
-first (§2: a logout request can be forged). Either way the browser's own session ends
-too (unless the hint names another person): single sign-on ends with it everywhere, and
-every client of it that registered a back-channel logout URI is told.
+first (§2: a logout request can be forged), and so do they when the hint names another
+session than the browser's own. Either way the browser's session ends: single sign-on
+ends with it everywhere, and every client of it that registered a back-channel logout
+URI is told.
 """
 
 from __future__ import annotations
@@ -42,13 +43,13 @@ class LogoutRequest:
     state: str = ""
 
     def seen_from(self, browser: BrowserSession | None) -> LogoutRequest:
-        """§2: a hint naming somebody other than the person signed in at this browser
-        logs nobody out unasked: the request becomes one without a hint (the person
-        confirms first, and then only their own session ends)."""
+        """§2: a hint naming a session other than this browser's (another person, or
+        the same person's older or other session) logs nobody out unasked: the request
+        becomes one without a hint (the person confirms first, and then only this
+        browser's session ends). A browser without a session ends the hinted one."""
         if self.hint is None or browser is None:
             return self
-        facts = TokenFacts.of_token(self.hint)
-        if (facts.user_id, facts.connector_id) == (browser.user_id, browser.connector_id):
+        if TokenFacts.of_token(self.hint).session_id == browser.id:
             return self
         return dataclasses.replace(self, hint=None)
 

@@ -76,6 +76,7 @@ class Revoker:
         keys: KeyManager | None = None,
         directory: Directory | None = None,
         notifier: BackchannelNotifier | None = None,
+        credential_lifetime: timedelta | None = None,
     ) -> None:
         self._storage = storage
         self._clock = clock
@@ -86,6 +87,9 @@ class Revoker:
         # Back-Channel Logout: the clients' logout URIs, and who delivers.
         self._directory = directory
         self._notifier = notifier
+        # A rule outlives every credential it can refuse: ID and access tokens, and
+        # anything longer-lived that is checked against the rules (forward-auth cookies).
+        self._rule_lifetime = max(issuer.id_token_lifetime, credential_lifetime or timedelta())
 
     # -- one token ---------------------------------------------------------------------
     async def revoke_token(
@@ -242,14 +246,16 @@ class Revoker:
             )
         except NotFoundError:
             return False
+        # The session first, then its tokens' rule, then its grants: a code issued
+        # meanwhile checks the session after its grant is stored (``login.issue_code``),
+        # so none escapes. An ended session is swept again (an earlier end may have been
+        # cut short), but only the call that ended it records and tells.
+        await self._add_rule("session", session_id, actor, reason)
+        await self._storage.revoke_sessions(
+            SessionFilter(browser_session_id=session_id), self._clock(), revoked_by or actor
+        )
         if session is None:
             return False
-        # The session first, then its grants: a code issued meanwhile checks the session
-        # after its grant is stored (``login.issue_code``), so none escapes both.
-        await self._storage.revoke_sessions(
-            SessionFilter(browser_session_id=session.id), self._clock(), revoked_by or actor
-        )
-        await self._add_rule("session", session.id, actor, reason)
         await self._record(
             actions.SESSION_REVOKE,
             actor,
@@ -385,7 +391,7 @@ class Revoker:
             value=value,
             issued_before=now,
             created_at=now,
-            expiry=until or now + self._issuer.id_token_lifetime + RULE_MARGIN,
+            expiry=until or now + self._rule_lifetime + RULE_MARGIN,
             actor=actor[:256],
             reason=reason[:500],
         )

@@ -20,18 +20,20 @@ from passgate.oauth2.errors import (
     InvalidTokenError,
     LoginRequiredError,
 )
-from passgate.provider.browser import BrowserSessions, SignIn
+from passgate.oauth2.scopes import GROUPS
+from passgate.provider.browser import BrowserSessions, BrowserSignIn
 from passgate.provider.connectors import ConnectorEntry, ConnectorRegistry
 from passgate.provider.directory import Directory
 from passgate.provider.revocation import Revoker
 from passgate.provider.settings import AUTHORIZATION_CODE, ProviderSettings
 from passgate.provider.verify import token_kind
+from passgate.storage.base import Storage
 from passgate.storage.filters import is_active
 from passgate.storage.models import AuthRequest, BrowserSession, Client
 from passgate.tokens.issuer import TokenIssuer, VerifiedToken
 from passgate.tokens.subject import encode_subject
 
-__all__ = ["Reuse", "SessionEndedError", "SingleSignOn"]
+__all__ = ["Recheck", "Reuse", "SessionEndedError", "SingleSignOn"]
 
 log = structlog.get_logger("passgate.sso")
 
@@ -50,6 +52,16 @@ class Reuse:
     choose_account: BrowserSession | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Recheck:
+    """What asking the connector again about a session's person came to."""
+
+    #: The session as it stands now; None when it ended (the connector refused).
+    session: BrowserSession | None
+    #: False when the upstream could not answer (the identity is kept as it was).
+    answered: bool = True
+
+
 class SingleSignOn:
     def __init__(
         self,
@@ -60,9 +72,11 @@ class SingleSignOn:
         settings: ProviderSettings,
         issuer: TokenIssuer,
         revoker: Revoker,
+        storage: Storage,
         clock: Clock,
     ) -> None:
         self.browser = browser
+        self._storage = storage
         self._directory = directory
         self._connectors = connectors
         self._settings = settings
@@ -92,7 +106,8 @@ class SingleSignOn:
             if self.needs_approval(request, reusable):
                 raise ConsentRequiredError("prompt=none but the user must approve this client")
             return Reuse(reusable)
-        if "select_account" in prompt and session is not None:
+        if "select_account" in prompt and "login" not in prompt and session is not None:
+            # prompt=login already asks who is there: no chooser before it.
             return Reuse(choose_account=session)
         return Reuse(reusable)
 
@@ -100,11 +115,19 @@ class SingleSignOn:
         self, request: AuthRequest, client: Client, session: BrowserSession | None
     ) -> AuthRequest | None:
         """``prompt=select_account``: the person chose to continue as the session's
-        person. The request signed in by it, or None when it cannot be reused (a fresh
-        sign-in is needed)."""
-        usable = tuple(self._connectors.for_client(client, AUTHORIZATION_CODE))
-        reusable = await self._reuse(request, client, usable, frozenset(), None, session)
-        return None if reusable is None else self.signed_in(request, reusable)
+        person. The request, stored as signed in by it, or None when it cannot be reused
+        (a fresh sign-in is needed)."""
+        reusable = await self._reuse(
+            request, client, self.usable(client), frozenset(), None, session
+        )
+        if reusable is None:
+            return None
+        signed = self.signed_in(request, reusable)
+        return await self._storage.update_auth_request(request.id, lambda _old: signed)
+
+    def usable(self, client: Client) -> tuple[ConnectorEntry, ...]:
+        """The connectors ``client`` may send people to for a code."""
+        return tuple(self._connectors.for_client(client, AUTHORIZATION_CODE))
 
     async def _reuse(
         self,
@@ -145,6 +168,8 @@ class SingleSignOn:
     ) -> bool:
         if "login" in prompt or session.connector_id not in _ids(usable):
             return False
+        if GROUPS in request.scopes and not session.with_groups:
+            return False  # its connector was not asked for groups: ask it now
         if request.max_age is not None:
             # OIDC Core §3.1.2.1: older than max_age seconds means a fresh sign-in
             # (max_age=0 always does).
@@ -159,29 +184,35 @@ class SingleSignOn:
 
     async def _fresh(self, session: BrowserSession) -> BrowserSession | None:
         """The session, with the connector asked again about its person when its word
-        is older than the identity lifetime; None when the connector no longer vouches
-        for the person (the session ends). An upstream that cannot answer now leaves
-        the identity as it is, to be asked again next time."""
-        entry = self._connectors.get(session.connector_id)
-        if entry is None:
+        is older than the identity lifetime; None when the session ended."""
+        if self._connectors.get(session.connector_id) is None:
             return None
         if not self.browser.needs_refresh(session):
             return session
+        return (await self.recheck(session)).session
+
+    async def recheck(self, session: BrowserSession) -> Recheck:
+        """Ask the session's connector about its person again. A refusal ends the
+        session (and every grant made through it); an upstream that cannot answer now
+        leaves the identity as it is, to be asked again later."""
+        entry = self._connectors.get(session.connector_id)
+        if entry is None:
+            return Recheck(None)
         try:
-            return await self.browser.refresh(session, entry)
+            return Recheck(await self.browser.refresh(session, entry))
         except UpstreamUnavailableError as error:
             log.warning("connector unavailable; session kept", connector=entry.id, error=str(error))
-            return session
+            return Recheck(session, answered=False)
         except ConnectorError as error:
             log.info("connector refused the session's person", connector=entry.id, error=str(error))
             await self._revoker.end_browser_session(
                 session.id, actor="system", reason=f"upstream refused: {error}",
                 revoked_by="upstream",
             )  # fmt: skip
-            return None
+            return Recheck(None)
         except Exception:
             log.exception("connector failed unexpectedly; session kept", connector=entry.id)
-            return session
+            return Recheck(session, answered=False)
 
     def needs_approval(self, request: AuthRequest, session: BrowserSession | None) -> bool:
         """Consent is asked unless skipped by config or given before to this client in
@@ -212,7 +243,7 @@ class SingleSignOn:
 
     # -- a fresh sign-in ---------------------------------------------------------------------
     async def signed_in_anew(
-        self, sign_in: SignIn, current: BrowserSession | None
+        self, sign_in: BrowserSignIn, current: BrowserSession | None
     ) -> tuple[BrowserSession, str]:
         """Start or renew the browser's session for a person who just signed in; the
         session and its cookie value. Another person's session in this browser ends."""
@@ -230,14 +261,23 @@ class SingleSignOn:
         its consent). Called after the grant session is stored: when the browser session
         ended meanwhile, the grant ends too and the sign-in fails, so no grant escapes
         the end of its browser session (``Revoker.end_browser_session`` sweeps after)."""
-        session = await self.browser.get(request.browser_session_id)
-        if session is None or not is_active(session, self._clock()):
+        try:
+            session = await self.active(request)
+        except SessionEndedError:
             await self._revoker.revoke_session(
                 grant_id, actor="system", reason="browser session ended", revoked_by="logout"
             )
-            raise SessionEndedError("the sign-in session has ended; please sign in again")
+            raise
         consent = request.scopes if consented else None
         await self.browser.use(session, client_id=request.client_id, consent=consent)
+
+    async def active(self, request: AuthRequest) -> BrowserSession:
+        """The browser session the request signed in through; raises when it has ended
+        since (a sign-out between sign-in and approval)."""
+        session = await self.browser.get(request.browser_session_id)
+        if session is None or not is_active(session, self._clock()):
+            raise SessionEndedError("the sign-in session has ended; please sign in again")
+        return session
 
 
 def _ids(entries: tuple[ConnectorEntry, ...]) -> set[str]:

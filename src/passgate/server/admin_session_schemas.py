@@ -81,6 +81,8 @@ class BrowserSessionOut(Out):
     groups: list[str]
     clients: list[str] = Field(description="every client signed in through it, in order")
     auth_time: datetime = Field(description="when the person last proved who they are")
+    acr_values: list[str] = Field(description="what the last sign-in was asked to satisfy")
+    with_groups: bool = Field(description="the connector was asked for the person's groups")
     created_at: datetime
     last_used: datetime
     expiry: datetime
@@ -102,6 +104,8 @@ class BrowserSessionOut(Out):
             groups=list(session.claims.groups),
             clients=list(session.clients),
             auth_time=session.auth_time,
+            acr_values=list(session.acr_values),
+            with_groups=session.with_groups,
             created_at=session.created_at,
             last_used=session.last_used,
             expiry=session.expiry,

@@ -27,10 +27,9 @@ from passgate.provider.login import (
     load_request,
     scopes_for,
 )
-from passgate.provider.settings import AUTHORIZATION_CODE
 from passgate.server import csrf, session_cookie
 from passgate.server.callback import start_callback
-from passgate.server.errors import page_error, render_error
+from passgate.server.errors import NO_STORE, page_error, render_error
 from passgate.server.flow import (
     complete_login,
     issuer_url,
@@ -156,13 +155,10 @@ async def choose_account(request: Request) -> Response:
             session = await services.sso.browser.resume(session_cookie.read(request, services.web))
             signed = await services.sso.continue_as(auth_request, client, session)
             if signed is not None:
-                signed = await services.storage.update_auth_request(
-                    auth_request.id, lambda _old: signed
-                )
                 return await signed_in(request, signed, session)
     except OAuthError as error:
         return page_error(request, error)
-    usable = tuple(services.connectors.for_client(client, AUTHORIZATION_CODE))
+    usable = services.sso.usable(client)
     if not usable:
         return render_error(request, 400, "Not available", "No sign-in method is available.")
     return _to_connectors(request, auth_request, client, usable, len(usable) > 1)
@@ -177,7 +173,7 @@ async def _request_for(
         return auth_request, None
     entry = services.connectors.get(connector_id)
     client = await services.directory.get_client(auth_request.client_id)
-    if entry is None or entry not in services.connectors.for_client(client, "authorization_code"):
+    if entry is None or entry not in services.sso.usable(client):
         raise OAuthError("this sign-in method is not available")
     return auth_request, entry
 
@@ -320,7 +316,7 @@ async def approval(request: Request) -> Response:
         )  # fmt: skip
     except OAuthError as error:
         return page_error(request, error)
-    response = RedirectResponse(location, status_code=303)
+    response = RedirectResponse(location, status_code=303, headers=NO_STORE)
     if params.optional("ask_remember_me") == "yes":
         await _remember_me(request, response, auth_request, params.optional("remember_me") == "yes")
     return response

@@ -11,11 +11,11 @@ from starlette.responses import RedirectResponse, Response
 
 from passgate.connectors.base import Identity
 from passgate.oauth2.errors import OAuthError
-from passgate.provider.browser import SignIn
+from passgate.provider.browser import BrowserSignIn
 from passgate.provider.connectors import ConnectorEntry
 from passgate.provider.identity import claims_of
 from passgate.provider.ids import mac
-from passgate.provider.login import finish_login, issue_code
+from passgate.provider.login import finish_login, issue_code, scopes_for
 from passgate.provider.sessions import Origin
 from passgate.server import csrf, session_cookie
 from passgate.server.errors import NO_STORE, page_error
@@ -56,10 +56,11 @@ async def complete_login(
     services = services_of(request)
     current = await services.sso.browser.resume(session_cookie.read(request, services.web))
     remember = services.web.remember_me_default if remember_me is None else remember_me
-    sign_in = SignIn(
+    sign_in = BrowserSignIn(
         claims=claims_of(identity),
         connector_id=entry.id,
         connector_data=identity.connector_data,
+        with_groups=scopes_for(auth_request.scopes).groups,
         remember_me=remember,
         acr_values=auth_request.acr_values,
         origin=origin_of(request),
@@ -68,7 +69,7 @@ async def complete_login(
     try:
         auth_request = await finish_login(
             services.storage, auth_request, entry, identity, services.clock,
-            browser_session_id=session.id,
+            browser_session=session,
         )  # fmt: skip
         response = await signed_in(request, auth_request, session)
     except OAuthError as error:
@@ -88,7 +89,7 @@ async def signed_in(
             services.storage, auth_request, services.settings, services.clock,
             sessions=services.sessions, origin=origin_of(request), sso=services.sso,
         )  # fmt: skip
-        return RedirectResponse(location, status_code=303)
+        return RedirectResponse(location, status_code=303, headers=NO_STORE)
     signature = mac(auth_request.hmac_key, "approval", auth_request.id)
     return RedirectResponse(
         issuer_url(services, "/approval", req=auth_request.id, hmac=signature), status_code=303

@@ -278,6 +278,9 @@ class BrowserSession:
     user_agent: str = ""
     revoked_at: datetime | None = None
     revoked_by: str = ""
+    #: The connector was asked for the person's groups (the ``groups`` scope): only then
+    #: may a client that wants groups sign in through the session.
+    with_groups: bool = False
 
 
 @dataclass(frozen=True, slots=True)

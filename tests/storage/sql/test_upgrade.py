@@ -15,7 +15,7 @@ import pytest
 from conformance import samples
 from passgate.storage.base import Storage
 from passgate.storage.models import AuditFilter, SessionFilter
-from passgate.storage.sql import flow_records, migrate, records
+from passgate.storage.sql import audit_records, flow_records, migrate, records
 from passgate.storage.sql.flavour import POSTGRES, SQLITE, Flavour
 from passgate.storage.sql.postgres import PostgresStorage
 from passgate.storage.sql.sqlite import SQLiteStorage, split_script
@@ -113,3 +113,40 @@ async def test_postgres_upgrade_keeps_version_1_rows(postgres_dsn: str) -> None:
     with psycopg.connect(postgres_dsn) as conn:
         versions = conn.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall()
     assert [v for (v,) in versions] == [m.version for m in migrate.load("postgres")]
+
+
+def _version_3_browser_session() -> dict[str, Any]:
+    """A browser session as version 3 stored it: before ``with_groups``."""
+    return {
+        k: v
+        for k, v in audit_records.BROWSER_SESSIONS.encode(SQLITE, samples.browser_session()).items()
+        if k != "with_groups"
+    }
+
+
+async def test_sqlite_browser_sessions_from_version_3_have_no_groups_yet(tmp_path: Path) -> None:
+    """A session signed in before Passgate recorded whether groups were asked counts as
+    without them: a client asking for groups signs the person in again, once."""
+    path = str(tmp_path / "v3.db")
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute("BEGIN")
+        conn.execute(migrate.CREATE_TABLE)
+        for migration in migrate.load("sqlite")[:3]:
+            for statement in split_script(migration.script):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
+                (migration.version, migration.name),
+            )
+        row = _version_3_browser_session()
+        columns = ", ".join(row)
+        values = ", ".join(f":{c}" for c in row)
+        conn.execute(f"INSERT INTO browser_sessions ({columns}) VALUES ({values})", row)
+        conn.execute("COMMIT")
+    storage = SQLiteStorage(path)
+    await storage.open()
+    try:
+        expected = dataclasses.replace(samples.browser_session(), with_groups=False)
+        assert await storage.get_browser_session("bs-1") == expected
+    finally:
+        await storage.close()

@@ -88,6 +88,7 @@ def _enc_browser(f: Flavour, s: BrowserSession) -> dict[str, object]:
         "user_agent": s.user_agent,
         "revoked_at": f.opt_time(s.revoked_at),
         "revoked_by": s.revoked_by,
+        "with_groups": s.with_groups,
     }
 
 
@@ -114,6 +115,7 @@ def _dec_browser(f: Flavour, r: Row) -> BrowserSession:
         user_agent=r["user_agent"],
         revoked_at=f.opt_untime(r["revoked_at"]),
         revoked_by=r["revoked_by"],
+        with_groups=bool(r["with_groups"]),
     )
 
 
@@ -195,7 +197,8 @@ BROWSER_SESSIONS = Table[BrowserSession](
     ("id",),
     ("cookie_hash", "user_id", "connector_id", "claims", "auth_time", "created_at", "last_used",
      "expiry", "absolute_expiry", "refreshed_at", "connector_data", "remember_me", "clients",
-     "consents", "acr_values", "remote_addr", "user_agent", "revoked_at", "revoked_by"),
+     "consents", "acr_values", "remote_addr", "user_agent", "revoked_at", "revoked_by",
+     "with_groups"),
     _enc_browser,
     _dec_browser,
 )  # fmt: skip

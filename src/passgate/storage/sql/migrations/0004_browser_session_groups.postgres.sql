@@ -1,0 +1,3 @@
+-- Whether a browser session's connector was asked for groups: a client that asks for the
+-- groups scope reuses only a session that has them (sessions from before: signed in again).
+ALTER TABLE browser_sessions ADD COLUMN with_groups boolean NOT NULL DEFAULT false;
