@@ -12,6 +12,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from e2e.support import Launcher
+from testenv import postgres_required
 
 POSTGRES_DSN_ENV = "PASSGATE_TEST_POSTGRES_DSN"
 
@@ -19,11 +20,6 @@ POSTGRES_DSN_ENV = "PASSGATE_TEST_POSTGRES_DSN"
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-def postgres_required() -> bool:
-    """CI (or PASSGATE_REQUIRE_POSTGRES=1) must run the PostgreSQL tests, never skip them."""
-    return bool(os.environ.get("CI")) or os.environ.get("PASSGATE_REQUIRE_POSTGRES") == "1"
 
 
 @pytest.fixture(scope="session")

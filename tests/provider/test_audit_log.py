@@ -14,6 +14,7 @@ import structlog
 from passgate.clock import FrozenClock
 from passgate.logs import configure
 from passgate.provider.audit import LOGIN_SUCCESS, AuditLog
+from passgate.storage.base import StorageUnavailableError
 from passgate.storage.memory import MemoryStorage
 from passgate.storage.models import AuditEvent, AuditFilter
 
@@ -119,3 +120,52 @@ async def test_a_refused_event_does_not_take_its_batch_down() -> None:
             group.start_soon(one, actor)
     assert results["bad"] == 0  # logged as not stored, not raised
     assert all(results[actor] > 0 for actor in "abc")
+
+
+class OutageStorage(MemoryStorage):
+    """The database is down until ``up`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.up = False
+
+    async def append_audit_events(self, events: Sequence[AuditEvent]) -> list[AuditEvent]:
+        if not self.up:
+            raise StorageUnavailableError("PostgreSQL: connection refused")
+        return await super().append_audit_events(events)
+
+
+async def test_events_of_an_outage_are_stored_when_the_database_is_back(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure("info", "json")
+    storage = OutageStorage()
+    log = AuditLog(storage, FrozenClock(NOW))
+    for actor in ("jane", "joe", "ann"):
+        assert (await log.record("logout", actor)).seq == 0  # the action went on
+    assert log.backlog == 3
+    assert await log.store_backlog() == 0  # still down: kept
+    storage.up = True
+    assert await log.store_backlog() == 3
+    stored = await storage.list_audit_events(AuditFilter())
+    assert [event.actor for event in reversed(stored)] == ["jane", "joe", "ann"]  # in order
+    exported = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [line["actor"] for line in exported if line["event"] == "audit"] == [
+        "jane", "joe", "ann",
+    ]  # fmt: skip
+
+
+async def test_events_left_at_shutdown_are_logged_whole(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure("info", "json")
+    log = AuditLog(OutageStorage(), FrozenClock(NOW))
+    await log.record("logout", "jane", session_id="s1", details={"reason": "lost laptop"})
+    capsys.readouterr()
+    await log.close()
+    [line] = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert line["level"] == "error"
+    assert (line["actor"], line["session_id"], line["details"]) == (
+        "jane", "s1", {"reason": "lost laptop"},
+    )  # fmt: skip
+    assert log.backlog == 0

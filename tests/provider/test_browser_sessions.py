@@ -1,6 +1,6 @@
 """Browser sessions without HTTP (FrozenClock, memory storage): asking the connector again
-when another replica already did, what the connector is asked for, and ending a session
-that an earlier end left half done."""
+when another replica already did (once, under the storage's lock), what the connector is
+asked for, and ending a session that an earlier end left half done."""
 
 from __future__ import annotations
 
@@ -60,8 +60,9 @@ async def test_a_refresh_another_replica_won_is_a_success_not_a_sign_out(
     first = await browser.refresh(session, entry)
     assert first.connector_data == b"rt-1'"
     clock.advance(timedelta(seconds=1))
-    second = await browser.refresh(session, entry)  # its token was used: refused upstream
+    second = await browser.refresh(session, entry)  # the other, with the stale copy
     assert second == first  # the winner's answer, not an error
+    assert len(upstream.asked) == 1  # and the upstream token was not spent twice
     # A session that signed in with groups is asked with groups, and only then.
     assert upstream.asked[0] == Scopes(offline_access=True, groups=True)
     plain, _cookie, _ = await browser.sign_in(

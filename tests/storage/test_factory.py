@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from passgate.storage.factory import build_storage, open_storage, postgres_conninfo
+from passgate.storage.factory import KEEPALIVES, build_storage, open_storage, postgres_conninfo
 from passgate.storage.memory import MemoryStorage
 from passgate.storage.sql.postgres import PostgresStorage
 from passgate.storage.sql.sqlite import SQLiteStorage
@@ -120,6 +120,7 @@ def test_postgres_options_become_an_escaped_conninfo() -> None:
         "sslcert": "/etc/ssl/c.pem",
         "sslkey": "/etc/ssl/k.pem",
         "connect_timeout": "7",
+        **{key: str(value) for key, value in KEEPALIVES.items()},
     }
 
 
@@ -131,9 +132,11 @@ def test_postgres_defaults_follow_dex() -> None:
         "port": "5433",
         "sslmode": "verify-full",
         "connect_timeout": "10",
+        **{key: str(value) for key, value in KEEPALIVES.items()},
     }
     socket = conninfo_to_dict(postgres_conninfo({"host": "/run/postgresql"}, connect_timeout=1))
     assert socket["host"] == "/run/postgresql"
+    assert "keepalives" not in socket  # a Unix socket has no network to lose
 
 
 def test_option_names_are_case_insensitive() -> None:

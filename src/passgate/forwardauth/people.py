@@ -3,11 +3,13 @@ points at are cached per replica (a storage read on the first request and every 
 after), revocation rules come from the in-memory revocation cache (so a sign-out or an
 admin revocation on any replica ends the cookie within a second), and the connector is
 asked again about the person every ``refresh_interval``, once per session however many
-requests arrive meanwhile."""
+requests arrive meanwhile. While the database is down, the sessions in memory stand (the
+revocation rules are in memory too)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,6 +18,7 @@ from passgate.clock import Clock
 from passgate.provider.revocation_cache import RevocationCache, TokenFacts
 from passgate.provider.sessions import GRANULARITY
 from passgate.provider.sso import SingleSignOn
+from passgate.storage.base import StorageUnavailableError
 from passgate.storage.filters import is_active
 from passgate.storage.models import BrowserSession
 
@@ -81,9 +84,11 @@ class SessionCache:
             if retry is None or retry <= now:
                 return await self._refreshed(session)
         if now - session.last_used >= GRANULARITY:
-            # Forward-auth traffic keeps the browser session from going idle.
-            session = await self._browser.use(session)
-            self._put(session)
+            # Forward-auth traffic keeps the browser session from going idle (best effort:
+            # a database outage must not turn signed-in people away).
+            with contextlib.suppress(StorageUnavailableError):
+                session = await self._browser.use(session)
+                self._put(session)
         return session
 
     def forget(self, sid: str) -> None:
@@ -97,7 +102,12 @@ class SessionCache:
         if entry is not None and now - entry.fetched < self._ttl and entry.fetched > issued_at:
             self._entries.move_to_end(sid)
             return entry.session
-        session = await self._browser.get(sid)
+        try:
+            session = await self._browser.get(sid)
+        except StorageUnavailableError:
+            if entry is None:
+                raise
+            return entry.session  # the database is down: what was known stands
         self._remember(sid, session)
         return session
 
@@ -126,7 +136,11 @@ class SessionCache:
         self._retry_at[sid] = self._clock() + RETRY_AFTER
 
     async def _refresh(self, session: BrowserSession) -> BrowserSession | None:
-        recheck = await self._sso.recheck(session)
+        try:
+            recheck = await self._sso.recheck(session)
+        except StorageUnavailableError:
+            self._later(session.id)  # the database is down: ask again later
+            return session
         if recheck.session is None:
             self.forget(session.id)
             return None

@@ -198,26 +198,35 @@ class BrowserSessions:
     async def refresh(self, session: BrowserSession, entry: ConnectorEntry) -> BrowserSession:
         """Ask the connector about the person again and keep its answer. Raises what the
         connector raises (``ConnectorError``: it no longer vouches for the person)."""
-        scopes = Scopes(offline_access=True, groups=session.with_groups)
-        try:
-            claims, data = await refresh_identity(
-                entry, scopes, session.claims, session.connector_data
-            )
-        except ConnectorError:
-            # Another replica may have refreshed first and rotated the upstream's refresh
-            # token under us: its answer stands.
+        async with self._storage.exclusive(f"upstream:{session.id}"):
+            # One replica at a time asks (the upstream may rotate its refresh token) and
+            # stores the answer before letting go: one that waited finds it stored.
             current = await self.get(session.id)
             if current is not None and current.refreshed_at > session.refreshed_at:
                 return current
-            raise
-        now = self._clock()
+            asked = current or session
+            scopes = Scopes(offline_access=True, groups=asked.with_groups)
+            try:
+                claims, data = await refresh_identity(
+                    entry, scopes, asked.claims, asked.connector_data
+                )
+            except ConnectorError:
+                # A replica that went on without the lock may have won the race and
+                # rotated the upstream's token under us: its answer stands.
+                current = await self.get(session.id)
+                if current is not None and current.refreshed_at > asked.refreshed_at:
+                    return current
+                raise
+            now = self._clock()
 
-        def keep(old: BrowserSession) -> BrowserSession:
-            if old.refreshed_at > session.refreshed_at:
-                return old  # another replica asked meanwhile; its answer is as good
-            return dataclasses.replace(old, claims=claims, connector_data=data, refreshed_at=now)
+            def keep(old: BrowserSession) -> BrowserSession:
+                if old.refreshed_at > asked.refreshed_at:
+                    return old  # another replica asked meanwhile; its answer is as good
+                return dataclasses.replace(
+                    old, claims=claims, connector_data=data, refreshed_at=now
+                )
 
-        return await self._storage.update_browser_session(session.id, keep)
+            return await self._storage.update_browser_session(session.id, keep)
 
     async def use(
         self,

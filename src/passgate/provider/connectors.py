@@ -30,6 +30,13 @@ class ConnectorRegistry:
     def __init__(self, entries: Iterable[ConnectorEntry]) -> None:
         self._entries = {entry.id: entry for entry in entries}
 
+    def replace(self, entries: Iterable[ConnectorEntry]) -> list[ConnectorEntry]:
+        """Swap in the connectors of a reloaded config; returns the ones replaced (the
+        caller closes them once the sign-ins they started are done)."""
+        replaced = list(self._entries.values())
+        self._entries = {entry.id: entry for entry in entries}
+        return replaced
+
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self._entries.values())
 

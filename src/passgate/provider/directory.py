@@ -20,6 +20,11 @@ class Directory:
         self._clients = {client.id: client for client in clients}
         self._passwords = {password.email.lower(): password for password in passwords}
 
+    def replace_static(self, clients: Iterable[Client], passwords: Iterable[Password]) -> None:
+        """The config file's entries after a reload (one swap: no request sees half)."""
+        self._clients = {client.id: client for client in clients}
+        self._passwords = {password.email.lower(): password for password in passwords}
+
     async def get_client(self, client_id: str) -> Client:
         static = self._clients.get(client_id)
         if static is not None:

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 import structlog
 
 from passgate.clock import Clock
-from passgate.connectors.base import ConnectorError, UpstreamUnavailableError
+from passgate.connectors.base import ConnectorError, RefreshConnector, UpstreamUnavailableError
 from passgate.oauth2.errors import InvalidGrantError, InvalidScopeError, TemporarilyUnavailableError
 from passgate.oauth2.params import Params
 from passgate.oauth2.scopes import split
@@ -32,7 +32,7 @@ from passgate.provider.login import scopes_for
 from passgate.provider.revocation import Revoker
 from passgate.provider.sessions import SessionEndedError
 from passgate.provider.settings import REFRESH_TOKEN, RefreshPolicy
-from passgate.storage.base import NotFoundError, Storage
+from passgate.storage.base import NotFoundError, Storage, StorageUnavailableError
 from passgate.storage.models import Claims, Client, RefreshToken
 from passgate.tokens import refresh as refresh_tokens
 
@@ -111,13 +111,45 @@ class RefreshGrant:
             raise InvalidGrantError("the refresh token has been revoked")
         self._check_lifetimes(token)
         scopes = self._narrowed_scopes(token, form.optional("scope"))
+        if not self._asks_upstream(token):
+            return await self._rotate(client, token, secret, scopes)
+        # The upstream may rotate its own refresh token (GitLab, Microsoft, GitHub apps):
+        # one replica at a time asks it about this grant, and a request that waited reads
+        # what the first one stored instead of spending the upstream token again.
+        async with self._storage.exclusive(f"refresh:{token.id}"):
+            try:
+                token = await self._storage.get_refresh_token(token_id)
+            except NotFoundError:
+                raise InvalidGrantError("invalid or revoked refresh token") from None
+            return await self._rotate(client, token, secret, scopes)
+
+    def _asks_upstream(self, token: RefreshToken) -> bool:
+        """The connector refreshes with an upstream token of its own (OAuth connectors);
+        LDAP, SAML and the local database keep none to spend."""
+        entry = self._connectors.get(token.connector_id)
+        connector = entry.connector if entry is not None else None
+        return (
+            isinstance(connector, RefreshConnector)
+            and connector.needs_stored_data
+            and bool(token.connector_data)
+        )
+
+    async def _rotate(
+        self, client: Client, token: RefreshToken, secret: str, scopes: tuple[str, ...]
+    ) -> TokenResponse:
         presented = refresh_tokens.hash_secret(secret)
-        if not self._current(token, presented) and not self._reusable(token, presented):
+        current = self._current(token, presented)
+        if not current and not self._reusable(token, presented):
             await self._revoke(token.id)
             await self._end_session(token, "refresh token reused", "reuse")
             raise InvalidGrantError("the refresh token was already used; it has been revoked")
-        claims, connector_data = await self._refreshed_identity(token, scopes)
-        if self._current(token, presented) and self._policy.disable_rotation:
+        if current:
+            claims, connector_data = await self._refreshed_identity(token, scopes)
+        else:
+            # A retry within reuseInterval gets the tokens the first request got: the
+            # upstream was asked then, and asking again would spend its token twice.
+            claims, connector_data = token.claims, token.connector_data
+        if current and self._policy.disable_rotation:
             new_secret = secret
         else:
             # Rotation, or a permitted retry with the previous secret: either way the
@@ -205,6 +237,8 @@ class RefreshGrant:
             await self._revoke(token.id)
             await self._end_session(token, f"upstream refused refresh: {error}", "upstream")
             raise InvalidGrantError(f"the upstream identity is no longer valid: {error}") from None
+        except StorageUnavailableError:
+            raise
         except Exception as error:
             raise upstream_unavailable(entry.id, error) from None
 

@@ -27,7 +27,7 @@ from passgate.provider.directory import Directory
 from passgate.provider.revocation import Revoker
 from passgate.provider.settings import AUTHORIZATION_CODE, ProviderSettings
 from passgate.provider.verify import token_kind
-from passgate.storage.base import Storage
+from passgate.storage.base import Storage, StorageUnavailableError
 from passgate.storage.filters import is_active
 from passgate.storage.models import AuthRequest, BrowserSession, Client
 from passgate.tokens.issuer import TokenIssuer, VerifiedToken
@@ -210,6 +210,8 @@ class SingleSignOn:
                 revoked_by="upstream",
             )  # fmt: skip
             return Recheck(None)
+        except StorageUnavailableError:
+            raise
         except Exception:
             log.exception("connector failed unexpectedly; session kept", connector=entry.id)
             return Recheck(session, answered=False)

@@ -45,7 +45,7 @@ from passgate.provider.settings import (
     REFRESH_TOKEN,
     ProviderSettings,
 )
-from passgate.storage.base import NotFoundError
+from passgate.storage.base import NotFoundError, StorageUnavailableError
 from passgate.storage.models import AuthCode, Claims, Client
 from passgate.tokens.issuer import TokenIssuer
 
@@ -253,6 +253,8 @@ class TokenEndpoint:
             raise upstream_unavailable(entry.id, error) from None
         except ConnectorError as error:
             raise InvalidGrantError(str(error)) from None
+        except StorageUnavailableError:
+            raise
         except Exception as error:  # a connector bug: a 503 and a traceback, never a 500
             raise upstream_unavailable(entry.id, error) from None
         if identity is None:

@@ -28,7 +28,7 @@ from passgate.server import (
     token,
     tokenreview,
 )
-from passgate.server.errors import render_error
+from passgate.server.errors import render_error, storage_unavailable, wants_page
 from passgate.server.metrics import Metrics
 from passgate.server.middleware import (
     CORSOutside,
@@ -37,6 +37,7 @@ from passgate.server.middleware import (
     SecurityHeadersMiddleware,
 )
 from passgate.server.services import Services
+from passgate.storage.base import StorageUnavailableError
 
 HERE = Path(__file__).parent
 
@@ -51,7 +52,7 @@ def issuer_path(issuer: str) -> str:
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
-    if "text/html" in request.headers.get("accept", ""):
+    if wants_page(request):
         return render_error(request, 404, "Not found", "There is nothing at this address.")
     return JSONResponse({"error": "not_found"}, status_code=404)
 
@@ -106,7 +107,11 @@ def create_app(services: Services) -> Starlette:
     app = Starlette(
         routes=top,
         middleware=middleware,
-        exception_handlers={404: _not_found, 405: _method_not_allowed},
+        exception_handlers={
+            404: _not_found,
+            405: _method_not_allowed,
+            StorageUnavailableError: storage_unavailable,
+        },
     )
     app.state.services = services
     app.state.discovery = None

@@ -41,6 +41,7 @@ from passgate.server.flow import (
 )
 from passgate.server.forms import query_params, request_params
 from passgate.server.net import client_address
+from passgate.storage.base import StorageUnavailableError
 from passgate.storage.models import AuthRequest, BrowserSession, Client
 
 STATIC = Path(__file__).parent / "static"
@@ -250,6 +251,8 @@ async def password_login(request: Request) -> Response:
         log.warning("password login failed", connector=entry.id, error=str(error))
         services.metrics.logins.labels(entry.id, "error").inc()
         return render_error(request, 502, "Sign-in failed", str(error))
+    except StorageUnavailableError:
+        raise  # a 503 "try again" page (server.errors), not a failed sign-in
     except Exception:
         # A connector bug or an answer it did not foresee: a page, never a bare 500.
         log.exception("password connector failed unexpectedly", connector=entry.id)

@@ -3,14 +3,24 @@ or a page for a person."""
 
 from __future__ import annotations
 
+import structlog
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from passgate.oauth2.errors import InvalidTokenError, MissingTokenError, OAuthError
+from passgate.oauth2.errors import (
+    InvalidTokenError,
+    MissingTokenError,
+    OAuthError,
+    TemporarilyUnavailableError,
+)
 from passgate.provider.login import error_redirect
 
+log = structlog.get_logger("passgate.http")
+
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}  # RFC 6749 §5.1
+#: RFC 9110 §10.2.3: how long a client waits before it asks again during an outage.
+RETRY_AFTER_SECONDS = 5
 
 
 def json_error(error: OAuthError, *, bearer: bool = False) -> JSONResponse:
@@ -47,3 +57,29 @@ def render_error(request: Request, status: int, title: str, message: str) -> Res
         headers=NO_STORE,
     )
     return response
+
+
+def wants_page(request: Request) -> bool:
+    """A person's browser (it asks for HTML), not an OAuth client or a script."""
+    return "text/html" in request.headers.get("accept", "")
+
+
+async def storage_unavailable(request: Request, exc: Exception) -> Response:
+    """The database cannot answer now: 503 with ``Retry-After``, as RFC 6749 JSON
+    (``temporarily_unavailable``) for clients, or a "try again" page for a person. No
+    write of the request was kept, so trying again is safe."""
+    log.warning("storage unavailable", path=request.url.path[:200], error=str(exc)[:300])
+    retry = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    if wants_page(request):
+        response = render_error(
+            request,
+            503,
+            "Please try again in a moment",
+            "Passgate cannot reach its database right now. Nothing was lost: reload this "
+            "page in a few seconds.",
+        )
+        response.headers.update(retry)
+        return response
+    error = TemporarilyUnavailableError("the database cannot be reached; try again shortly")
+    error.headers.update(retry)
+    return json_error(error)

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 
+from passgate.storage.locks import EXCLUSIVE_TIMEOUT, ProcessLocks
 from passgate.storage.models import (
     AuditEvent,
     AuditFilter,
@@ -53,8 +55,26 @@ class AlreadyExistsError(StorageError):
     """A record with that key exists already."""
 
 
+class StorageUnavailableError(StorageError):
+    """The database cannot answer now (down, restarting, unreachable, locked beyond the
+    busy timeout). Nothing of the failed call was committed: a caller may try again
+    later, and the web layer answers 503 with ``Retry-After``."""
+
+
 class Storage(abc.ABC):
     """Async storage. Implementations: ``memory``, ``sqlite``, ``postgres``."""
+
+    _exclusive_locks: ProcessLocks | None = None
+
+    def exclusive(
+        self, name: str, *, timeout: float = EXCLUSIVE_TIMEOUT
+    ) -> AbstractAsyncContextManager[bool]:
+        """Hold the lock ``name`` against every replica on this storage (``storage.locks``);
+        yields whether it was had within ``timeout``. Here: this process only (memory);
+        the SQL backends lock across processes."""
+        if self._exclusive_locks is None:
+            self._exclusive_locks = ProcessLocks()
+        return self._exclusive_locks.hold(name, timeout)
 
     # -- lifecycle -----------------------------------------------------------------
     async def open(self) -> None:  # noqa: B027 - optional hook

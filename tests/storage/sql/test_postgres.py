@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
-import psycopg
 import pytest
 from psycopg import errors
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from passgate.storage.base import StorageError
+from passgate.storage.base import StorageError, StorageUnavailableError
 from passgate.storage.models import Client, Keys
 from passgate.storage.sql.postgres import PostgresStorage
 from passgate.storage.sql.session import Session
@@ -83,7 +82,8 @@ async def test_unreachable_server_fails_with_libpq_error(postgres_dsn: str) -> N
     params = conninfo_to_dict(postgres_dsn)
     params["port"] = "1"  # nothing listens on port 1
     storage = PostgresStorage(make_conninfo("", **params), connect_timeout=2)
-    with pytest.raises(psycopg.OperationalError, match=r"port 1 failed"):
+    refused = r"cannot connect to PostgreSQL: .*port 1 failed"
+    with pytest.raises(StorageUnavailableError, match=refused):
         await storage.open()
     with pytest.raises(StorageError, match="not open"):
         await storage.get_keys()

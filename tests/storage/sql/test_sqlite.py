@@ -9,12 +9,13 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from datetime import timedelta
 from pathlib import Path
 
 import anyio
 import pytest
 
-from passgate.storage.base import StorageError
+from passgate.storage.base import StorageError, StorageUnavailableError
 from passgate.storage.models import Client
 from passgate.storage.sql.sqlite import SQLiteStorage
 
@@ -48,7 +49,7 @@ async def test_connection_settings(tmp_path: Path) -> None:
             "journal_mode": "wal",
             "synchronous": 2,
             "foreign_keys": 1,
-            "busy_timeout": 30000,
+            "busy_timeout": 10000,  # then a request answers 503 rather than hang
         }
     finally:
         await storage.close()
@@ -138,11 +139,20 @@ async def test_lifecycle_errors(tmp_path: Path) -> None:
 
 
 async def test_open_fails_cleanly_on_a_bad_path(tmp_path: Path) -> None:
-    storage = SQLiteStorage(str(tmp_path / "missing-dir" / "db"))
-    with pytest.raises(sqlite3.OperationalError):
+    (tmp_path / "a-file").write_text("not a directory")
+    storage = SQLiteStorage(str(tmp_path / "a-file" / "db"))
+    with pytest.raises(StorageUnavailableError, match="a-file"):
         await storage.open()
     with pytest.raises(StorageError, match="not open"):
         await storage.get_keys()
+
+
+async def test_missing_directories_are_made_for_the_owner_only(tmp_path: Path) -> None:
+    storage = SQLiteStorage(str(tmp_path / "var" / "lib" / "db"))
+    await storage.open()
+    await storage.close()
+    for made in (tmp_path / "var", tmp_path / "var" / "lib"):
+        assert made.stat().st_mode & 0o777 == 0o700
 
 
 async def test_a_locked_database_waits_instead_of_failing(tmp_path: Path) -> None:
@@ -159,5 +169,25 @@ async def test_a_locked_database_waits_instead_of_failing(tmp_path: Path) -> Non
             blocker.execute("COMMIT")
         blocker.close()
         assert await storage.get_client("c") == Client("c")
+    finally:
+        await storage.close()
+
+
+async def test_locked_past_the_busy_timeout_is_unavailable_and_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    path = str(tmp_path / "db")
+    storage = SQLiteStorage(path, busy_timeout=timedelta(milliseconds=200))
+    await storage.open()
+    try:
+        await storage.create_client(Client("c", name="before"))
+        blocker = sqlite3.connect(path, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        with pytest.raises(StorageUnavailableError, match="locked"):
+            await storage.update_client("c", lambda old: Client("c", name="after"))
+        blocker.execute("COMMIT")
+        blocker.close()
+        assert (await storage.get_client("c")).name == "before"
+        await storage.update_client("c", lambda old: Client("c", name="after"))  # usable
     finally:
         await storage.close()

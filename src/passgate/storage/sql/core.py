@@ -244,6 +244,12 @@ class SQLStorage(SessionStore):
         }
 
         async def body(session: Session) -> GCResult:
+            if self._flavour.try_xact_lock:
+                # One replica at a time: another one holding the lock collects right now.
+                lock = {"lock_name": "passgate.gc"}
+                [row] = await session.fetch(self._flavour.try_xact_lock, lock)
+                if not row["locked"]:
+                    return GCResult()
             counts = {name: await session.execute(sql, params) for name, sql in _GC.items()}
             return GCResult(**counts)
 

@@ -86,6 +86,11 @@ class Flavour:
     #: when the column starts with ``p``, case-sensitively, and can use a plain index.
     prefix_op: str
     prefix_pattern: Callable[[str], str]
+    #: Statements that take (or try to take, answering ``locked``) a lock named
+    #: ``:lock_name`` until the transaction ends, for work one replica at a time must do
+    #: ("" where transactions are serialized anyway: SQLite's BEGIN IMMEDIATE).
+    xact_lock: str = ""
+    try_xact_lock: str = ""
 
     def sql(self, query: str) -> str:
         """``query`` (written with ``:name`` placeholders) in this dialect."""
@@ -148,4 +153,6 @@ POSTGRES = Flavour(
     unjson=_pg_unjson,
     prefix_op="LIKE",
     prefix_pattern=_like_prefix,
+    xact_lock="SELECT pg_advisory_xact_lock(hashtext(:lock_name))",
+    try_xact_lock="SELECT pg_try_advisory_xact_lock(hashtext(:lock_name)) AS locked",
 )

@@ -85,6 +85,11 @@ class SessionStore(SQLRecords):
         encoded = [audit.AUDIT_EVENTS.encode(self._flavour, event) for event in events]
 
         async def body(session: Session) -> list[int]:
+            if self._flavour.xact_lock:
+                # Sequence numbers are handed out at INSERT, not COMMIT: taken under one
+                # lock, the order of seq is the order of commits, so a reader paging by
+                # seq never skips an event that commits late.
+                await session.fetch(self._flavour.xact_lock, {"lock_name": "passgate.audit"})
             seqs = []
             for event, params in zip(events, encoded, strict=True):
                 rows = await session.fetch(audit.APPEND_AUDIT, params)

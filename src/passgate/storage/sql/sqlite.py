@@ -10,15 +10,19 @@ write that returned survives SIGKILL and power loss.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from typing import Any, TypeVar
 
 import aiosqlite
 import anyio
 
-from passgate.storage.base import StorageError
+from passgate.storage.base import StorageError, StorageUnavailableError
+from passgate.storage.locks import EXCLUSIVE_TIMEOUT, FileLocks
 from passgate.storage.sql import migrate
 from passgate.storage.sql.core import SQLStorage
 from passgate.storage.sql.flavour import SQLITE
@@ -46,9 +50,40 @@ def split_script(script: str) -> list[str]:
 
 
 def _probe(path: str) -> None:
-    # aiosqlite leaves its worker thread to report to a possibly closed event loop when
-    # connecting fails; fail here first, with the same sqlite3 error, instead.
-    sqlite3.connect(path).close()
+    """Create the file's missing parent directories (mode 0700: the file holds secrets),
+    then open it once: aiosqlite leaves its worker thread to report to a possibly closed
+    event loop when connecting fails, so a bad path fails here first, clearly."""
+    try:
+        if not path.startswith("file:"):
+            _make_parents(os.path.dirname(os.path.abspath(path)))
+        sqlite3.connect(path).close()
+    except OSError as error:
+        where = error.filename or path
+        raise StorageUnavailableError(
+            f"SQLite database {path}: {where}: {error.strerror}"
+        ) from None
+    except sqlite3.Error as error:
+        raise StorageUnavailableError(f"SQLite database {path}: {error}") from None
+
+
+def _make_parents(directory: str) -> None:
+    """Create ``directory`` and any missing parent, each 0700 (``makedirs`` gives the
+    intermediate ones the umask's mode)."""
+    if os.path.isdir(directory):
+        return
+    _make_parents(os.path.dirname(directory))
+    with contextlib.suppress(FileExistsError):  # made meanwhile by another replica
+        os.mkdir(directory, 0o700)
+
+
+#: SQLite's words for "cannot answer now" (SQLITE_BUSY/LOCKED beyond the busy timeout,
+#: I/O errors, a file it cannot open or write): anything else is a bug, not an outage.
+_UNAVAILABLE = ("locked", "busy", "disk i/o", "unable to open", "readonly", "disk is full")
+
+
+def _unavailable(error: sqlite3.OperationalError) -> bool:
+    message = str(error).lower()
+    return any(word in message for word in _UNAVAILABLE)
 
 
 class _SQLiteSession:
@@ -71,7 +106,7 @@ class _SQLiteSession:
 class SQLiteStorage(SQLStorage):
     """A SQLite database file. ``path`` may be ``":memory:"`` (one connection, not shared)."""
 
-    def __init__(self, path: str, *, busy_timeout: timedelta = timedelta(seconds=30)) -> None:
+    def __init__(self, path: str, *, busy_timeout: timedelta = timedelta(seconds=10)) -> None:
         super().__init__(SQLITE)
         self._path = path
         self._busy_ms = int(busy_timeout / timedelta(milliseconds=1))
@@ -79,6 +114,8 @@ class SQLiteStorage(SQLStorage):
         self._reader: aiosqlite.Connection | None = None
         # Serializes this process's transactions on the single writer connection.
         self._lock = anyio.Lock()
+        # Locks shared by every process on the file (``storage.locks``).
+        self._file_locks = None if path == ":memory:" else FileLocks(path + "-locks")
 
     @property
     def path(self) -> str:
@@ -146,7 +183,16 @@ class SQLiteStorage(SQLStorage):
             raise
         return conn
 
+    def exclusive(
+        self, name: str, *, timeout: float = EXCLUSIVE_TIMEOUT
+    ) -> AbstractAsyncContextManager[bool]:
+        if self._file_locks is None:
+            return super().exclusive(name, timeout=timeout)
+        return self._file_locks.hold(name, timeout)
+
     async def close(self) -> None:
+        if self._file_locks is not None:
+            self._file_locks.close()
         writer, reader = self._writer, self._reader
         self._writer = self._reader = None
         with anyio.CancelScope(shield=True):
@@ -163,19 +209,30 @@ class SQLiteStorage(SQLStorage):
 
     async def _query(self, query: str, params: Mapping[str, Any]) -> list[Row]:
         reader = self._require(self._reader)
-        return list(await reader.execute_fetchall(query, params))
+        try:
+            return list(await reader.execute_fetchall(query, params))
+        except sqlite3.OperationalError as error:
+            if _unavailable(error):
+                raise StorageUnavailableError(f"SQLite: {error}") from error
+            raise
 
     async def _transact(self, body: Callable[[Session], Awaitable[T]]) -> T:
         writer = self._require(self._writer)
         async with self._lock:
             # Shielded: a cancelled caller must not leave the shared connection mid-transaction.
             with anyio.CancelScope(shield=True):
-                await writer.execute("BEGIN IMMEDIATE")
                 try:
-                    result = await body(_SQLiteSession(writer))
-                    await writer.execute("COMMIT")
-                except BaseException:
-                    if writer.in_transaction:
-                        await writer.execute("ROLLBACK")
+                    await writer.execute("BEGIN IMMEDIATE")
+                    try:
+                        result = await body(_SQLiteSession(writer))
+                        await writer.execute("COMMIT")
+                    except BaseException:
+                        if writer.in_transaction:
+                            await writer.execute("ROLLBACK")
+                        raise
+                except sqlite3.OperationalError as error:
+                    # A COMMIT that failed was rolled back above: nothing of it was kept.
+                    if _unavailable(error):
+                        raise StorageUnavailableError(f"SQLite: {error}") from error
                     raise
         return result
