@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from passgate.cli.serve import _uvicorn_config, split_address
+from passgate.cli.listeners import Listener, split_address, uvicorn_config
 from passgate.config import parse_config
 
 
@@ -82,7 +82,7 @@ def test_tls_versions_follow_the_config(
         + "connectors: [{type: mockCallback, id: mock, name: Mock}]\n",
         {},
     )
-    server_config = _uvicorn_config(object(), "127.0.0.1:8443", config, tls=True)
+    server_config = uvicorn_config(object(), Listener("web.https", "127.0.0.1:8443", True), config)
     assert server_config.ssl is not None
     assert server_config.ssl.minimum_version == expected[0]
     if expected[1] is not None:

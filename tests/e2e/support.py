@@ -127,6 +127,7 @@ class PassgateServer:
                 "tlsCert": str(self.tls.cert),
                 "tlsKey": str(self.tls.key),
             }
+        web["shutdownGrace"] = "0s"  # tests stop at once; test_start_stop sets its own
         config: dict[str, Any] = {
             "issuer": self.issuer,
             "storage": self.storage,

@@ -86,6 +86,7 @@ class Runtime:
     async def close(self) -> None:
         if self.notifier is not None:
             await self.notifier.close()
+        await self.services.audit.close()  # what waited for the database: stored or logged
         await self.services.connectors.close()
         await self.services.storage.close()
 
@@ -374,6 +375,6 @@ async def build(
         services=services,
         app=create_app(services),
         telemetry=create_telemetry_app(services),
-        background=[keys.run_forever, gc.run_forever, revocations.run_forever],
+        background=[keys.run_forever, gc.run_forever, revocations.run_forever, audit.run_forever],
         notifier=notifier,
     )

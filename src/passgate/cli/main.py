@@ -17,11 +17,14 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("config_file", type=click.Path(dir_okay=False))
-def serve(config_file: str) -> None:
-    """Serve the issuer described by CONFIG_FILE (a Dex-compatible config.yaml)."""
+@click.option("--debug", is_flag=True, help="On a failed start, show the traceback too.")
+def serve(config_file: str, debug: bool) -> None:
+    """Serve the issuer described by CONFIG_FILE (a Dex-compatible config.yaml).
+
+    SIGTERM stops gracefully (web.shutdownGrace), SIGHUP reloads the file."""
     import asyncio  # here, not at the top: `passgate get-token` runs for every kubectl command
 
-    from passgate.cli.serve import run
+    from passgate.cli.serve import StartupError, run
     from passgate.config import ConfigError, load_config
     from passgate.logs import configure
 
@@ -40,8 +43,14 @@ def serve(config_file: str) -> None:
         uvloop.install()
     except ImportError:  # pragma: no cover - uvloop is a dependency of uvicorn[standard]
         pass
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(config))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run(config, config_file))
+    except StartupError as error:
+        if debug:
+            raise
+        click.echo(f"passgate: {error}", err=True)
+        sys.exit(1)
 
 
 @cli.command("check-config")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from passgate.config.base import DexModel, Loc, raise_issues
-from passgate.config.fields import IPNetworkText, ListenAddress, TLSVersion, is_origin
+from passgate.config.fields import Duration, IPNetworkText, ListenAddress, TLSVersion, is_origin
 
 __all__ = [
     "ClientRemoteIP",
@@ -68,6 +69,9 @@ class WebConfig(DexModel):
     )
     headers: WebHeaders = Field(default_factory=WebHeaders)
     client_remote_ip: ClientRemoteIP = Field(default_factory=ClientRemoteIP, alias="clientRemoteIP")
+    #: After SIGTERM: how long Passgate keeps serving, not ready, so a load balancer stops
+    #: sending it new requests before it stops listening (a Passgate addition).
+    shutdown_grace: Duration = Field(default=timedelta(seconds=5), alias="shutdownGrace")
 
     @model_validator(mode="after")
     def _consistent(self) -> WebConfig:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -92,6 +93,10 @@ async def userinfo_endpoint(request: Request) -> Response:
     return JSONResponse(claims, headers=NO_STORE)
 
 
+#: How long readiness waits for storage before it says "unavailable".
+READY_TIMEOUT_S = 2.0
+
+
 async def healthz(request: Request) -> Response:
     return await ready(request)
 
@@ -101,11 +106,15 @@ async def live(request: Request) -> Response:
 
 
 async def ready(request: Request) -> Response:
-    """Ready when storage answers and a signing key is loaded."""
+    """Ready when not stopping, storage answers (within two seconds: a probe's patience)
+    and a signing key is loaded."""
     services: Services = request.app.state.services
+    if services.health.draining:
+        return JSONResponse({"status": "draining"}, status_code=503)
     try:
-        await services.storage.get_keys()
-        await services.keys.jwks()
+        with anyio.fail_after(READY_TIMEOUT_S):
+            await services.storage.get_keys()
+            await services.keys.jwks()
     except Exception as error:  # any failure means "not ready"; the reason is reported
         return JSONResponse(
             {"status": "unavailable", "error": type(error).__name__}, status_code=503

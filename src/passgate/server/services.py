@@ -45,6 +45,13 @@ class WebSettings:
     remember_me_default: bool = False  # the login page's "remember me" box starts ticked
 
 
+@dataclass(slots=True)
+class Health:
+    """What readiness reports beyond storage: a stopping server is not ready."""
+
+    draining: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class Services:
     settings: ProviderSettings
@@ -76,3 +83,4 @@ class Services:
     admin: AdminAPI | None = None
     # Forward-auth for reverse proxies; None without a ``forwardAuth`` section.
     forward_auth: ForwardAuth | None = None
+    health: Health = field(default_factory=Health)
