@@ -17,7 +17,7 @@ BENCH_ARGS ?=
 
 DEMO_ISSUER := http://127.0.0.1:5556/dex
 
-.PHONY: help install upstream run test lint format typecheck pytest bench wheel wheelhouse \
+.PHONY: help install upstream run test lint format typecheck pytest bench wheel wheelhouse image \
 	clean distclean
 
 help:
@@ -29,6 +29,7 @@ help:
 	@echo 'make pytest     only the tests (PYTEST_ARGS="-k foo" to narrow them)'
 	@echo 'make bench      the benchmark (BENCH_ARGS="--duration 10" to tune it)'
 	@echo 'make wheel      build dist/passgate-<version>-py3-none-any.whl'
+	@echo 'make image      build the container image localhost/passgate (podman or buildah)'
 	@echo 'make clean      remove var/, caches and build output (distclean also removes .venv)'
 
 $(BIN)/python:
@@ -95,6 +96,10 @@ wheel: install
 	rm -f dist/passgate-*.whl
 	$(BIN)/python -m pip wheel --quiet --disable-pip-version-check --no-deps --wheel-dir dist .
 	@ls dist/passgate-*.whl
+
+# scripts/build-image: the wheels, a Debian base from mmdebstrap (once), then the image.
+image: install
+	PYTHON=$(BIN)/python scripts/build-image
 
 test: install upstream wheelhouse
 	@failed=""; \
