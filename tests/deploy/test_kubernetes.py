@@ -18,7 +18,7 @@ from kubernetes_validate.utils import all_versions
 
 from passgate.config import ConfigError, load_config
 
-from .support import REPO
+from .support import REPO, version
 
 KUBECTL = Path(sys.executable).with_name("kubectl")
 KUSTOMIZE = REPO / "deploy" / "kubernetes"
@@ -83,6 +83,12 @@ def test_the_pods_are_locked_down(kustomization: str) -> None:
         assert context["readOnlyRootFilesystem"] is True
         assert context["capabilities"] == {"drop": ["ALL"]}
         assert context["seccompProfile"] == {"type": "RuntimeDefault"}
+
+
+@pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
+def test_the_pods_run_the_image_of_this_version(kustomization: str) -> None:
+    [container] = only(kustomization, "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == f"localhost/passgate:{version()}"  # what `make image` tags
 
 
 @pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
