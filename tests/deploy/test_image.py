@@ -63,7 +63,7 @@ def test_the_image_runs_passgate_serve_as_a_user(image: dict[str, Any]) -> None:
     assert image["Size"] < MAX_SIZE, f"{image['Size'] / 1e6:.0f} MB"
 
 
-def test_the_image_has_nothing_to_build_or_install_with() -> None:
+def test_the_image_has_nothing_to_build_or_install_with(image: dict[str, Any]) -> None:
     script = (
         "for tool in pip pip3 gcc cc make apt-get; do"
         ' command -v "$tool" && exit 1; done;'
