@@ -17,7 +17,8 @@ BENCH_ARGS ?=
 
 DEMO_ISSUER := http://127.0.0.1:5556/dex
 
-.PHONY: help install upstream run test lint format typecheck pytest bench clean distclean
+.PHONY: help install upstream run test lint format typecheck pytest bench wheel wheelhouse image \
+	clean distclean
 
 help:
 	@echo 'make run        start the demo server on $(DEMO_ISSUER) (admin@example.com / password)'
@@ -27,6 +28,8 @@ help:
 	@echo 'make typecheck  mypy --strict over src/passgate and bench/'
 	@echo 'make pytest     only the tests (PYTEST_ARGS="-k foo" to narrow them)'
 	@echo 'make bench      the benchmark (BENCH_ARGS="--duration 10" to tune it)'
+	@echo 'make wheel      build dist/passgate-<version>-py3-none-any.whl'
+	@echo 'make image      build the container image localhost/passgate (podman or buildah)'
 	@echo 'make clean      remove var/, caches and build output (distclean also removes .venv)'
 
 $(BIN)/python:
@@ -77,7 +80,28 @@ $(SAML_IDP_STAMP): $(SAML_IDP)/package-lock.json
 
 upstream: $(UPSTREAM_STAMP) $(SAML_IDP_STAMP)
 
-test: install upstream
+# Binary wheels of Passgate's dependencies for this interpreter: tests/deploy installs the
+# wheel into a clean venv from them, without reaching the package index during the tests.
+WHEELHOUSE := dist/wheelhouse
+WHEELHOUSE_STAMP := $(WHEELHOUSE)/.passgate-deps
+
+$(WHEELHOUSE_STAMP): pyproject.toml | $(BIN)/python
+	@echo "downloading the wheels of Passgate's dependencies into $(WHEELHOUSE) (pip, quiet)"
+	PYTHON=$(BIN)/python scripts/wheelhouse $(WHEELHOUSE)
+	@touch $@
+
+wheelhouse: $(WHEELHOUSE_STAMP)
+
+wheel: install
+	rm -f dist/passgate-*.whl
+	$(BIN)/python -m pip wheel --quiet --disable-pip-version-check --no-deps --wheel-dir dist .
+	@ls dist/passgate-*.whl
+
+# scripts/build-image: the wheels, a Debian base from mmdebstrap (once), then the image.
+image: install
+	PYTHON=$(BIN)/python scripts/build-image
+
+test: install upstream wheelhouse
 	@failed=""; \
 	$(MAKE) lint || failed="$$failed lint"; \
 	$(MAKE) typecheck || failed="$$failed typecheck"; \
@@ -103,7 +127,7 @@ typecheck: install
 	$(BIN)/mypy -p bench || status=1; \
 	exit $$status
 
-pytest: install upstream
+pytest: install upstream wheelhouse
 	scripts/with-test-services $(BIN)/pytest $(PYTEST_ARGS)
 
 bench: install

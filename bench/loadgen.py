@@ -117,7 +117,14 @@ class _Schedule:
         return due
 
     def due_before_deadline(self, limit: int | None) -> int:
-        count = math.ceil((self.until - self.start) * self.rate)
+        """How many operations fall due before the deadline: every k with ``start + k / rate
+        < until``, computed as ``take`` computes due times (``ceil((until - start) * rate)``
+        counts one too many when rounding leaves the product just above a whole number)."""
+        count = math.floor((self.until - self.start) * self.rate)
+        while self.start + count / self.rate < self.until:
+            count += 1
+        while count and self.start + (count - 1) / self.rate >= self.until:
+            count -= 1
         return count if limit is None else min(count, limit)
 
 

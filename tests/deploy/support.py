@@ -1,0 +1,119 @@
+"""What the deployment tests share: where things are, the demo's config and sign-in, and
+the CI rule for tools (a missing tool skips a test locally and fails it under CI)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import httpx
+import pytest
+import yaml
+from joserfc import jwt
+from joserfc.jwk import KeySet
+
+from e2e.browser import Browser, only_form
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO_CONFIG = REPO / "examples" / "config-demo.yaml"
+WHEELHOUSE = REPO / "dist" / "wheelhouse"
+
+# examples/config-demo.yaml's client and person (the README's `make run`).
+DEMO_CLIENT_ID = "example-app"
+DEMO_CLIENT_SECRET = "ZXhhbXBsZS1hcHAtc2VjcmV0"
+DEMO_REDIRECT_URI = "http://127.0.0.1:5555/callback"
+DEMO_EMAIL = "admin@example.com"
+DEMO_PASSWORD = "password"
+
+
+def missing(what: str, remedy: str) -> NoReturn:
+    """Skip the test because ``what`` is missing, or fail it under CI (``CI`` set), where
+    every deployment check must run (the rule of ``chromium_path`` and the proxies)."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} is missing (required under CI): {remedy}", pytrace=False)
+    pytest.skip(f"{what} is missing: {remedy}")
+
+
+def version() -> str:
+    for line in (REPO / "pyproject.toml").read_text().splitlines():
+        if line.startswith("version = "):
+            return line.split('"')[1]
+    raise AssertionError("pyproject.toml has no version")
+
+
+def demo_config(*, issuer: str, web: str, telemetry: str, database: str) -> dict[str, Any]:
+    """examples/config-demo.yaml with its addresses and SQLite file replaced."""
+    config: dict[str, Any] = yaml.safe_load(DEMO_CONFIG.read_text())
+    config["issuer"] = issuer
+    config["web"]["http"] = web
+    config["telemetry"]["http"] = telemetry
+    config["storage"]["config"]["file"] = database
+    return config
+
+
+def wait_ready(url: str, alive: Callable[[], bool], log: Callable[[], str]) -> None:
+    """Poll ``url`` (a ``/healthz/ready``) until it answers 200, for 60 seconds at most,
+    while ``alive()``; the failure shows ``log()``."""
+    deadline = time.monotonic() + 60
+    with httpx.Client(timeout=2.0) as client:
+        while time.monotonic() < deadline:
+            if not alive():
+                raise AssertionError(f"the server exited:\n{log()}")
+            with contextlib.suppress(httpx.TransportError):
+                if client.get(url).status_code == 200:
+                    return
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer 200 within 60 s:\n{log()}")
+
+
+async def demo_sign_in(base_url: str, issuer: str) -> dict[str, Any]:
+    """The demo's sign-in as a browser does it: /auth, the password form, the approval
+    form, the code at /token; the ID token's claims, its signature checked with /keys."""
+    state, nonce = secrets.token_urlsafe(8), secrets.token_urlsafe(8)
+    query = urlencode(
+        {
+            "client_id": DEMO_CLIENT_ID,
+            "redirect_uri": DEMO_REDIRECT_URI,
+            "response_type": "code",
+            "scope": "openid email profile groups",
+            "state": state,
+            "nonce": nonce,
+        }
+    )
+    async with httpx.AsyncClient(timeout=10.0, follow_redirects=False) as client:
+        browser = Browser(client, base_url)
+        login = await browser.get(f"{base_url}/auth?{query}")
+        approval = await browser.submit(
+            login, only_form(login), login=DEMO_EMAIL, password=DEMO_PASSWORD
+        )
+        redirect = await browser.submit(approval, only_form(approval), approval="approve")
+        assert redirect.status_code == 303, redirect.text[:300]
+        location = redirect.headers["location"]
+        assert location.startswith(DEMO_REDIRECT_URI + "?"), location
+        answer = parse_qs(urlsplit(location).query)
+        assert answer["state"] == [state]
+        tokens = await client.post(
+            f"{base_url}/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": answer["code"][0],
+                "redirect_uri": DEMO_REDIRECT_URI,
+            },
+            auth=(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET),
+        )
+        assert tokens.status_code == 200, tokens.text
+        keys = KeySet.import_key_set((await client.get(f"{base_url}/keys")).json())
+    token = jwt.decode(tokens.json()["id_token"], keys, algorithms=["RS256"])
+    claims: dict[str, Any] = dict(token.claims)
+    assert claims["iss"] == issuer
+    assert claims["aud"] == DEMO_CLIENT_ID
+    assert claims["nonce"] == nonce
+    assert claims["email"] == DEMO_EMAIL
+    assert claims["email_verified"] is True
+    return claims
