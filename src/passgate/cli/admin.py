@@ -217,6 +217,9 @@ def _show_keys(target: Target, body: Row) -> None:
     rows += [{**key, "use": "verification"} for key in body.get("verification_keys", [])]
     columns = (("KID", "kid"), ("ALG", "algorithm"), ("USE", "use"), ("EXPIRY", "expiry"))
     target.show(body, rows, columns)
+    if target.output == "table":
+        sealed = body.get("encryption_key_id")
+        click.echo(f"stored encrypted with key {sealed}" if sealed else "stored in the clear")
 
 
 @keys.command("status")

@@ -42,6 +42,7 @@ from passgate.connectors.mock import MockCallbackConnector, MockPasswordConnecto
 from passgate.connectors.oidc import OIDCConnector
 from passgate.connectors.saml import SAMLConnector
 from passgate.keys import KeyManager
+from passgate.keys.encryption import KeyRing
 from passgate.kube import apiserver
 from passgate.kube.kubeconfig import clusters_from_config
 from passgate.kube.tokenreview import ClusterMapping, TokenReviewer
@@ -281,16 +282,24 @@ async def build(
     config: Config, *, clock: Clock = system_clock, storage: Storage | None = None
 ) -> Runtime:
     """Open storage and keys and wire the apps. The caller runs ``background`` loops."""
+    opened = storage is None
     if storage is None:
         storage = await open_storage(config.storage.type, config.storage.options())
+    ring = KeyRing(*config.encryption_keys())
     keys = KeyManager(
         storage,
         clock,
         rotation_period=config.key_rotation_period(),
         id_token_lifetime=config.expiry.id_tokens,
         algorithm=config.signing_algorithm(),
+        ring=ring,
     )
-    await keys.start()
+    try:
+        await keys.start()
+    except BaseException:
+        if opened:
+            await storage.close()
+        raise
     issuer = TokenIssuer(config.issuer, keys, clock, config.expiry.id_tokens)
     directory = Directory(storage, static_clients(config), static_passwords(config))
     connectors = open_connectors(config, directory)

@@ -23,6 +23,7 @@ def serve(config_file: str) -> None:
 
     from passgate.cli.serve import run
     from passgate.config import ConfigError, load_config
+    from passgate.keys.encryption import EncryptionKeyError
     from passgate.logs import configure
 
     try:
@@ -40,8 +41,12 @@ def serve(config_file: str) -> None:
         uvloop.install()
     except ImportError:  # pragma: no cover - uvloop is a dependency of uvicorn[standard]
         pass
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(config))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run(config))
+    except EncryptionKeyError as error:  # one line for the person, no traceback
+        click.echo(f"passgate: cannot start: {error}", err=True)
+        sys.exit(1)
 
 
 @cli.command("check-config")

@@ -208,6 +208,10 @@ class KeyStatusOut(Out):
     signing_key: KeyOut | None
     next_rotation: datetime | None
     verification_keys: list[KeyOut]
+    encryption_key_id: str = Field(
+        description="the id of the encryption key (signer.config.encryptionKey) the private "
+        "key is encrypted with in storage; empty when it is stored in the clear"
+    )
 
     @classmethod
     def of(cls, status: KeyStatus) -> KeyStatusOut:
@@ -215,6 +219,7 @@ class KeyStatusOut(Out):
             signing_key=KeyOut.of(status.signing) if status.signing else None,
             next_rotation=status.next_rotation,
             verification_keys=[KeyOut.of(info) for info in status.verification],
+            encryption_key_id=status.encrypted_with,
         )
 
 
