@@ -97,7 +97,8 @@ async def test_openapi_is_served_without_auth(admin: Harness) -> None:
     assert document["openapi"].startswith("3.1")
     assert document["servers"] == [{"url": "http://127.0.0.1:5556/dex/admin/v1"}]
     assert set(document["paths"]) == {
-        "/clients", "/clients/{client_id}", "/users", "/users/{email}/password",
+        "/clients", "/clients/{client_id}", "/clients/{client_id}/secret", "/users",
+        "/users/{email}/password",
         "/users/{email}", "/sessions", "/revocations", "/keys", "/keys/rotate", "/audit",
         "/browser-sessions", "/browser-sessions/{session_id}",
     }  # fmt: skip

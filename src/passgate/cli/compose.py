@@ -49,6 +49,7 @@ from passgate.kube.tokenreview import ClusterMapping, TokenReviewer
 from passgate.provider.audit import AuditLog
 from passgate.provider.backchannel import BackchannelNotifier
 from passgate.provider.browser import BrowserSessions, SessionPolicy
+from passgate.provider.client_secrets import ClientSecrets, load_client_secrets
 from passgate.provider.connectors import ConnectorEntry, ConnectorRegistry
 from passgate.provider.directory import Directory
 from passgate.provider.introspection import Introspector
@@ -233,13 +234,14 @@ def admin_api(
     revoker: Revoker,
     verifier: TokenVerifier,
     directory: Directory,
+    client_secrets: ClientSecrets,
 ) -> AdminAPI | None:
     """The admin API's services, or None (the API answers 404) without ``admin``."""
     if config.admin is None:
         return None
     return build_admin(
         storage=storage, clock=clock, keys=keys, audit=audit, revoker=revoker,
-        directory=directory,
+        directory=directory, client_secrets=client_secrets,
         tokens=[AdminTokenHash(token.name, token.hash) for token in config.admin.tokens],
         groups=config.admin.groups, verify=claims_from(verifier),
     )  # fmt: skip
@@ -296,6 +298,8 @@ async def build(
     )
     try:
         await keys.start()
+        client_secrets = await load_client_secrets(storage, ring, clock)
+        await client_secrets.upgrade_stored(storage)
     except BaseException:
         if opened:
             await storage.close()
@@ -341,6 +345,7 @@ async def build(
             limiter=limiter,
             sessions=sessions,
             revoker=revoker,
+            client_secrets=client_secrets,
             audit=audit,
         ),
         limiter=limiter,
@@ -367,6 +372,7 @@ async def build(
             revoker=revoker,
             verifier=verifier,
             directory=directory,
+            client_secrets=client_secrets,
         ),
     )
     gc = GarbageCollector(
