@@ -382,7 +382,11 @@ async def build(
         services = dataclasses.replace(
             services,
             forward_auth=await build_forward_auth(
-                config, forward_auth_policy(config), services=services, revocations=revocations
+                config,
+                forward_auth_policy(config),
+                services=services,
+                revocations=revocations,
+                ring=ring,
             ),
         )
     return Runtime(
