@@ -133,3 +133,67 @@ async def test_the_pepper_is_encrypted_when_an_encryption_key_is_set() -> None:
             f"{PREFIX}/device/code", data={"scope": "openid"}, headers=basic("made", secret)
         )
         assert response.status_code == 200, response.text
+
+
+def _readme_recovery_sql() -> list[str]:
+    """The statements README's "A lost key" paragraph gives, as written there."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("A lost key cannot be recovered", 1)[1]
+    [block] = re.findall(r"```sql\n(.*?)```", section, flags=re.S)[:1]
+    return [statement.strip() for statement in block.split(";") if statement.strip()]
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+async def test_the_documented_recovery_from_a_lost_key(
+    backend: str, request: pytest.FixtureRequest, tmp_path: object
+) -> None:
+    """A lost encryption key: Passgate refuses the storage; README's SQL empties what the
+    key sealed, and a start with a new key works (stored clients need new secrets)."""
+    from pathlib import Path
+
+    from passgate.keys.encryption import EncryptionKeyError
+    from passgate.storage.base import Storage
+
+    async def open_storage() -> Storage:
+        if backend == "sqlite":
+            from passgate.storage.sql.sqlite import SQLiteStorage
+
+            storage: Storage = SQLiteStorage(str(Path(str(tmp_path)) / "p.db"))
+        else:
+            from passgate.storage.sql.postgres import PostgresStorage
+
+            storage = PostgresStorage(request.getfixturevalue("postgres_dsn"))
+        await storage.open()
+        return storage
+
+    def signer(key: str) -> str:
+        return f"signer: {{type: local, config: {{encryptionKey: {key}}}}}\n"
+
+    lost, new = "lost-" + "l" * 40, "new-" + "n" * 40
+    async with running(admin_config(signer(lost)), storage=await open_storage()) as admin:
+        body = {"id": "made", "redirect_uris": [REDIRECT]}
+        old_secret = (await call(admin, "POST", "/clients", status=201, json=body))["secret"]
+    refused_storage = await open_storage()
+    try:
+        with pytest.raises(EncryptionKeyError):
+            async with running(admin_config(signer(new)), storage=refused_storage):
+                pass
+    finally:
+        await refused_storage.close()
+    storage = await open_storage()
+    execute = storage._transact  # type: ignore[attr-defined]
+    for statement in _readme_recovery_sql():
+
+        async def run(session: object, sql: str = statement) -> object:
+            return await session.execute(sql, {})  # type: ignore[attr-defined]
+
+        await execute(run)
+    async with running(admin_config(signer(new)), storage=storage) as admin:
+        await refused(admin, "made", old_secret)
+        fresh = (await call(admin, "POST", "/clients/made/secret"))["secret"]
+        await works_everywhere(admin, "made", fresh)
