@@ -72,9 +72,11 @@ def make_setup(
     bcrypt_cost: int = 10,
     skip_approval: bool = False,
     log_level: str = "info",
+    admin: dict[str, Any] | None = None,
 ) -> BenchSetup:
     """A Dex-compatible config on fresh loopback ports, with one confidential client, one
-    static password user, and forward-auth for one site that lets the user in."""
+    static password user, and forward-auth for one site that lets the user in; with an
+    ``admin`` section when given (the admin API, for a client kept in storage)."""
     port, telemetry = free_port(), free_port()
     issuer = f"http://127.0.0.1:{port}/dex"
     # Nothing listens here: the scenarios read the code from the redirect's Location.
@@ -120,6 +122,8 @@ def make_setup(
             }
         ],
     }
+    if admin is not None:
+        config["admin"] = admin
     target = Target(
         issuer=issuer,
         client_id=CLIENT_ID,

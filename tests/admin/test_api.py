@@ -3,6 +3,8 @@ errors as JSON, and an audit event for every call."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from server.harness import (
@@ -18,7 +20,7 @@ from server.harness import (
     running,
 )
 
-from .conftest import ADMIN_TOKEN, API, auth, call, events, password_grant
+from .conftest import ADMIN_TOKEN, API, admin_config, auth, call, events, password_grant
 
 pytestmark = pytest.mark.anyio
 
@@ -95,7 +97,8 @@ async def test_openapi_is_served_without_auth(admin: Harness) -> None:
     assert document["openapi"].startswith("3.1")
     assert document["servers"] == [{"url": "http://127.0.0.1:5556/dex/admin/v1"}]
     assert set(document["paths"]) == {
-        "/clients", "/clients/{client_id}", "/users", "/users/{email}/password",
+        "/clients", "/clients/{client_id}", "/clients/{client_id}/secret", "/users",
+        "/users/{email}/password",
         "/users/{email}", "/sessions", "/revocations", "/keys", "/keys/rotate", "/audit",
         "/browser-sessions", "/browser-sessions/{session_id}",
     }  # fmt: skip
@@ -399,3 +402,15 @@ def _sid(tokens: dict[str, str]) -> str:
 
     sid: str = jwt.decode(tokens["id_token"], options={"verify_signature": False})["sid"]
     return sid
+
+
+async def test_keys_status_names_the_encryption_key(admin: Harness) -> None:
+    from passgate.keys.encryption import KeyRing
+
+    assert (await call(admin, "GET", "/keys"))["encryption_key_id"] == ""
+    key = "k" * 40
+    signer = f"signer: {{type: local, config: {{encryptionKey: {key}}}}}\n"
+    async with running(admin_config(signer)) as sealed:
+        status = await call(sealed, "GET", "/keys")
+        assert status["encryption_key_id"] == KeyRing(key).current_id
+        assert key not in json.dumps(status)

@@ -98,6 +98,12 @@ async def test_admin_commands_against_a_real_server(server: PassgateServer) -> N
     assert "Renamed" in table
     assert "secret:" not in table
     assert as_json(server, "clients", "get", "cli-made")["name"] == "Renamed"
+    rotated = admin(server, "clients", "rotate-secret", "cli-made")
+    [line] = [text for text in rotated.splitlines() if text.startswith("secret: ")]
+    assert line.endswith("(shown once: store it now)")
+    assert created["secret"] not in rotated
+    assert as_json(server, "clients", "get", "cli-made")["secret"] is None
+    assert "stored in the clear" in admin(server, "keys", "status")
     logout = as_json(server, "clients", "update", "cli-made", "--sso-shared-with", "web-app",
                      "--backchannel-logout-uri", "https://made.example.com/bcl")  # fmt: skip
     assert logout["sso_shared_with"] == ["web-app"]

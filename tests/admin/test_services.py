@@ -29,7 +29,9 @@ from passgate.admin.sessions import SessionService
 from passgate.admin.users import NewUser, Secret, UserService
 from passgate.clock import FrozenClock
 from passgate.keys import KeyManager
+from passgate.oauth2.errors import InvalidClientError
 from passgate.provider.audit import AuditLog
+from passgate.provider.client_secrets import ClientSecrets
 from passgate.provider.directory import Directory
 from passgate.provider.revocation import Revoker
 from passgate.provider.revocation_cache import RevocationCache
@@ -61,7 +63,8 @@ class World:
         self.storage = MemoryStorage()
         self.auditor = Auditor(AuditLog(self.storage, self.clock, log_events=False))
         directory = Directory(self.storage, [STATIC_CLIENT], [STATIC_USER])
-        self.clients = ClientService(directory, self.auditor)
+        self.secrets = ClientSecrets(b"pepper" * 6, self.clock, bcrypt_cost=4)
+        self.clients = ClientService(directory, self.auditor, self.secrets)
         self.users = UserService(directory, self.auditor, bcrypt_cost=4)
         keys = KeyManager(
             self.storage, self.clock, rotation_period=timedelta(hours=6),
@@ -72,6 +75,15 @@ class World:
         revoker = Revoker(self.storage, self.clock, cache, issuer=issuer)
         self.sessions = SessionService(self.storage, self.clock, self.auditor, revoker)
         self.audit = AuditQuery(self.storage, self.auditor)
+
+    async def accepts(self, client_id: str, secret: str) -> bool:
+        """Whether the token endpoint would take ``secret`` for the stored client."""
+        client = await self.storage.get_client(client_id)
+        try:
+            await self.secrets.check(client, secret, "client_secret_post")
+        except InvalidClientError:
+            return False
+        return True
 
     async def events(self) -> list[AuditEvent]:
         return list(reversed(await self.storage.list_audit_events(AuditFilter(limit=1000))))
@@ -89,8 +101,14 @@ async def test_client_create_generates_id_and_secret_once(world: World) -> None:
     view = await world.clients.create(None, ClientChanges(name="App"), ACTOR)
     assert view.client.id
     assert view.new_secret
-    assert view.client.secret == view.new_secret
-    assert (await world.storage.get_client(view.client.id)).secret == view.new_secret
+    # Storage keeps a peppered hash of it, never the secret.
+    stored = await world.storage.get_client(view.client.id)
+    assert stored == view.client
+    assert stored.secret == ""
+    assert stored.secret_hash.startswith("hmac-sha256$")
+    assert view.new_secret not in repr(stored)
+    assert await world.accepts(view.client.id, view.new_secret)
+    assert not await world.accepts(view.client.id, view.new_secret + "x")
     again = await world.clients.get(view.client.id, ACTOR)
     assert again.new_secret == ""
     assert again.static is False
@@ -107,9 +125,13 @@ async def test_client_create_generates_id_and_secret_once(world: World) -> None:
 
 async def test_public_client_gets_no_secret_and_given_secret_is_kept(world: World) -> None:
     public = await world.clients.create("cli", ClientChanges(public=True), ACTOR)
-    assert (public.client.secret, public.new_secret) == ("", "")
+    assert (public.client.secret, public.client.secret_hash, public.new_secret) == ("", "", "")
+    assert not public.client.has_secret
     given = await world.clients.create("web", ClientChanges(secret="given-secret"), ACTOR)
-    assert (given.client.secret, given.new_secret) == ("given-secret", "")
+    assert (given.client.secret, given.new_secret) == ("", "")
+    assert given.client.secret_hash.startswith("bcrypt-hmac-sha256$$2b$04$")
+    assert await world.accepts("web", "given-secret")
+    assert not await world.accepts("web", "given-secreT")
 
 
 async def test_client_rules_and_conflicts(world: World) -> None:
@@ -138,14 +160,16 @@ async def test_client_update_and_list(world: World) -> None:
     updated = await world.clients.update(
         "app", ClientChanges(name="B", redirect_uris=("https://b/cb",)), ACTOR
     )
-    assert (updated.client.name, updated.client.secret) == ("B", "one")
+    assert updated.client.name == "B"
+    assert await world.accepts("app", "one")  # the secret is kept
     assert updated.client.redirect_uris == ("https://b/cb",)
     assert (await world.last()).details == {"fields": "name,redirect_uris"}
     # Turning a public client confidential without a secret generates one.
     await world.clients.create("cli", ClientChanges(public=True), ACTOR)
     made = await world.clients.update("cli", ClientChanges(public=False), ACTOR)
     assert made.new_secret
-    assert made.client.secret == made.new_secret
+    assert made.client.secret_hash.startswith("hmac-sha256$")
+    assert await world.accepts("cli", made.new_secret)
     views = await world.clients.list_clients(ACTOR)
     assert [(v.client.id, v.static) for v in views] == [
         ("app", False), ("cli", False), ("static-app", True),

@@ -180,3 +180,16 @@ def test_scratch_database_is_created_and_dropped() -> None:
         assert name.startswith("passgate_bench_")
         assert exists(name)
     assert not exists(name)
+
+
+def test_setup_with_the_admin_api(tmp_path: Path) -> None:
+    from bench.stored import admin_access
+
+    access = admin_access()
+    setup = make_setup(sqlite_storage(tmp_path), bcrypt_cost=4, admin=access.section)
+    parsed = parse_config(write_config(setup, tmp_path).read_text(), environ={})
+    assert parsed.admin is not None
+    [token] = parsed.admin.tokens
+    assert token.hash == access.section["tokens"][0]["hash"]
+    assert access.token.startswith("pgadm_")
+    assert access.token not in write_config(setup, tmp_path).read_text()

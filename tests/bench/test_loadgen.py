@@ -189,3 +189,14 @@ async def test_the_request_budget_bounds_an_open_loop_run() -> None:
     assert (len(outcome.latencies_ms), outcome.unsent, outcome.errors) == (10, 0, 0)
     assert sum(w.steps for w in workers) == 10
     assert outcome.elapsed_s < 1
+
+
+def test_operations_due_before_the_deadline_count_as_the_schedule_takes_them() -> None:
+    """0.2 s at 1,000/s is 200 operations whatever the clock reads: at 12345.678 the
+    float difference is a hair above 0.2 and a bare ceil said 201 (one phantom unsent)."""
+    from bench.loadgen import _Budget, _Schedule
+
+    for start in (12345.678, 777.777, 987654.321, 0.0):
+        schedule = _Schedule(start, 1000, start + 0.2, _Budget(None))
+        assert schedule.due_before_deadline(None) == 200
+        assert schedule.due_before_deadline(50) == 50

@@ -155,3 +155,25 @@ def test_forward_auth_at_a_fixed_rate_against_passgate(capsys: pytest.CaptureFix
     assert 150 <= float(cells[2]) <= 210, cells  # the rate achieved
     assert cells[7] == "0", cells  # errors
     assert "sent after due: p50" in err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["set", "generated"])
+def test_token_scenarios_with_a_client_kept_in_storage(
+    kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--client-secret-kind: the client is made through the admin API and authenticates
+    at the token endpoint; tokenreview, which maps the config file's client, is skipped."""
+    argv = ["--scenarios", "client_credentials,refresh_token,tokenreview", "--duration", "0.3"]
+    argv += ["--warmup", "0", "--concurrency", "2", "--bcrypt-cost", "4", "--backends", "sqlite"]
+    status = main([*argv, "--sessions", "0", "--client-secret-kind", kind])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    assert "client bench-stored in storage" in err
+    assert "tokenreview: skipped" in err
+    rows = [[c.strip() for c in line.split("|")[1:-1]] for line in out.splitlines()]
+    measured = {r[0]: r for r in rows if len(r) == 10 and r[1] == "sqlite"}
+    for scenario in ("client_credentials", "refresh_token"):
+        assert float(measured[scenario][2].replace(",", "")) > 0
+        assert measured[scenario][7] == "0"
+    assert "kept in storage" in out

@@ -1,5 +1,6 @@
 import ssl
 import subprocess
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -113,3 +114,60 @@ def test_check_config_reports_every_error_with_its_path(tmp_path: Path) -> None:
     output = result.stdout + result.stderr
     for path in ("issuer", "staticClients[0].bogusKey", "staticClients[0].redirectURIs[0]"):
         assert path in output, output
+
+
+def test_serve_with_a_wrong_encryption_key_fails_in_one_line(tmp_path: Path) -> None:
+    """A database whose signing key was sealed with another key: one clear line, exit 1,
+    no traceback, no key material."""
+    import asyncio
+    import socket
+    import sys
+
+    from passgate.clock import system_clock
+    from passgate.keys import KeyManager
+    from passgate.keys.encryption import KeyRing
+    from passgate.storage.sql.sqlite import SQLiteStorage
+
+    first, second = "first-key-" + "1" * 32, "second-key-" + "2" * 32
+    database = tmp_path / "passgate.db"
+
+    async def seal_with_first() -> None:
+        storage = SQLiteStorage(str(database))
+        await storage.open()
+        try:
+            keys = KeyManager(
+                storage, system_clock, rotation_period=timedelta(hours=6),
+                id_token_lifetime=timedelta(hours=1), ring=KeyRing(first),
+            )  # fmt: skip
+            await keys.start()
+        finally:
+            await storage.close()
+
+    asyncio.run(seal_with_first())
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"issuer: http://127.0.0.1:{port}/dex\n"
+        f"storage: {{type: sqlite3, config: {{file: {database}}}}}\n"
+        f"web: {{http: 127.0.0.1:{port}}}\n"
+        "signer: {type: local, config: {encryptionKeyEnv: PASSGATE_ENCRYPTION_KEY}}\n"
+    )
+    passgate = Path(sys.executable).with_name("passgate")
+    env = {"PATH": "/usr/bin:/bin", "PASSGATE_ENCRYPTION_KEY": second}
+    result = subprocess.run(
+        [str(passgate), "serve", str(config)], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert result.returncode == 1, result
+    output = result.stdout + result.stderr
+    [line] = [text for text in result.stderr.splitlines() if text.startswith("passgate:")]
+    first_id, second_id = KeyRing(first).current_id, KeyRing(second).current_id
+    assert line == (
+        f"passgate: cannot start: the signing key in storage is encrypted with key {first_id}, "
+        f"which is neither signer.config.encryptionKey (key {second_id}) nor one of "
+        "previousEncryptionKeys"
+    )
+    assert "Traceback" not in output
+    assert first not in output
+    assert second not in output

@@ -25,6 +25,7 @@ FORWARD_AUTH_ENV = {
     "POSTGRES_PASSWORD": "db-password",
     "GRAFANA_CLIENT_SECRET": "grafana-secret",
     "PORTAL_CLIENT_SECRET": "portal-secret",
+    "PASSGATE_ENCRYPTION_KEY": "an-example-encryption-key-of-44-characters-ok",
 }
 ENVIRONMENTS = {"config-forward-auth.yaml": FORWARD_AUTH_ENV}
 
@@ -81,7 +82,8 @@ def test_forward_auth_example_needs_its_environment() -> None:
     assert config is None
     # An unset $OIDC_CLIENT_SECRET or $POSTGRES_PASSWORD expands to "" (as in Dex), which
     # both allow; the ids and the clients' secrets are required.
-    for variable in ("OIDC_CLIENT_ID", "GRAFANA_CLIENT_SECRET", "PORTAL_CLIENT_SECRET"):
+    required = ("OIDC_CLIENT_ID", "GRAFANA_CLIENT_SECRET", "PORTAL_CLIENT_SECRET")
+    for variable in (*required, "PASSGATE_ENCRYPTION_KEY"):
         assert any(variable in line for line in lines), variable
 
 

@@ -128,3 +128,90 @@ def test_signer_types() -> None:
 
 def test_signing_algorithms_match_the_key_manager() -> None:
     assert set(SIGNING_ALGORITHMS) == set(SUPPORTED_ALGORITHMS)
+
+
+KEY_A, KEY_B, KEY_C = "a" * 32, "b" * 44, "c" * 40
+
+
+def with_signer(**options: Any) -> dict[str, Any]:
+    return document(signer={"type": "local", "config": options})
+
+
+def test_no_encryption_key_by_default() -> None:
+    assert load(document()).encryption_keys() == ("", ())
+    assert load(with_signer(keysRotationPeriod="1h")).encryption_keys() == ("", ())
+
+
+def test_encryption_keys_inline_from_variables_and_by_env_name() -> None:
+    environ = {"NEW": KEY_A, "OLD": KEY_B, "OLDER": KEY_C}
+    config = load(
+        with_signer(
+            encryptionKeyEnv="NEW",
+            previousEncryptionKeys=["$OLD"],
+            previousEncryptionKeysEnv=["OLDER"],
+        ),
+        environ,
+    )
+    assert config.encryption_keys() == (KEY_A, (KEY_B, KEY_C))
+    # The validated options hold the values, and validate again without the environment.
+    assert config.signer is not None
+    assert config.signer.local().encryption_key == KEY_A
+    # Never in a repr.
+    assert KEY_A not in repr(config)
+    assert KEY_B not in repr(config.signer)
+    inline = load(with_signer(encryptionKey="${NEW}"), environ)
+    assert inline.encryption_keys() == (KEY_A, ())
+
+
+def test_only_previous_keys_decrypt_back_to_the_clear() -> None:
+    assert load(with_signer(previousEncryptionKeys=[KEY_B])).encryption_keys() == ("", (KEY_B,))
+
+
+@pytest.mark.parametrize(
+    ("options", "environ", "where", "message"),
+    [
+        ({"encryptionKey": "short"}, {}, "signer.config.encryptionKey", "at least 32 random"),
+        (
+            {"encryptionKey": "$UNSET"},
+            {},
+            "signer.config.encryptionKey",
+            "must not be empty (remove it to not encrypt) ($UNSET is not set",
+        ),
+        (
+            {"encryptionKey": KEY_A, "encryptionKeyEnv": "K"},
+            {"K": KEY_A},
+            "signer.config.encryptionKeyEnv",
+            "set either encryptionKey or encryptionKeyEnv, not both",
+        ),
+        (
+            {"encryptionKeyEnv": "K"},
+            {},
+            "signer.config.encryptionKeyEnv",
+            "environment variable 'K' is not set or empty",
+        ),
+        (
+            {"encryptionKey": KEY_A, "previousEncryptionKeys": [KEY_B, KEY_A]},
+            {},
+            "signer.config.previousEncryptionKeys[1]",
+            "repeats an encryption key given before",
+        ),
+        (
+            {"previousEncryptionKeys": [KEY_B, "x" * 31]},
+            {},
+            "signer.config.previousEncryptionKeys[1]",
+            "at least 32 random",
+        ),
+        (
+            {"previousEncryptionKeysEnv": ["GONE"]},
+            {},
+            "signer.config.previousEncryptionKeysEnv[0]",
+            "environment variable 'GONE' is not set or empty",
+        ),
+    ],
+)
+def test_bad_encryption_keys(
+    options: dict[str, Any], environ: dict[str, str], where: str, message: str
+) -> None:
+    found = problems(with_signer(**options), environ)
+    assert message in found[where], found
+    assert not any(KEY_A in text or KEY_B in text for text in found.values())

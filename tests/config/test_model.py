@@ -153,3 +153,26 @@ def test_warnings_is_not_a_config_key() -> None:
 
 def test_sections_lists_every_top_level_attribute() -> None:
     assert set(load(document()).sections()) == set(Config.model_fields)
+
+
+def test_no_secret_of_the_config_shows_in_its_repr() -> None:
+    """Storage passwords, connector client secrets and encryption keys sit in validated
+    option dicts; a repr (a log line, a traceback's locals) shows none of them."""
+    from passgate.config import parse_config
+
+    config = parse_config(
+        """issuer: http://127.0.0.1:5556/dex
+storage: {type: postgres, config: {host: db, password: STORAGE-PASSWORD}}
+web: {http: 127.0.0.1:5556}
+signer: {type: local, config: {encryptionKey: ENCRYPTION-KEY-0123456789-0123456789}}
+connectors:
+- type: github
+  id: gh
+  name: GitHub
+  config: {clientID: x, clientSecret: GITHUB-SECRET, redirectURI: http://127.0.0.1:5556/dex/callback}
+""",
+        environ={},
+    )
+    shown = repr(config)
+    for secret in ("STORAGE-PASSWORD", "GITHUB-SECRET", "ENCRYPTION-KEY"):
+        assert secret not in shown

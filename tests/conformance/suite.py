@@ -23,6 +23,7 @@ from conformance.browser_sessions import (
 from conformance.concurrency import ConcurrencyConformance, ReplicaConformance
 from conformance.crud import CrudConformance, UpdaterConformance
 from conformance.expiry import ExpiryConformance, UTCConformance
+from conformance.secrets import ClientSecretConformance, SharedSecretConformance
 from conformance.sessions import (
     RevocationConformance,
     SessionConcurrencyConformance,
@@ -55,6 +56,7 @@ class StorageConformance(
     BrowserSessionExpiryConformance,
     BrowserSessionConcurrencyConformance,
     SecretConformance,
+    ClientSecretConformance,
 ):
     """Everything every backend must do."""
 
@@ -64,5 +66,6 @@ class SharedStoreConformance(
     SharedSessionConformance,
     SharedAuditConformance,
     SharedBrowserSessionConformance,
+    SharedSecretConformance,
 ):
     """Two storage objects on one store behave like two server replicas."""

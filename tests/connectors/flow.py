@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from e2e.tls import TLSFiles
-from passgate.cli import compose
+from passgate.cli import static_config
 from passgate.clock import FrozenClock
 from passgate.connectors.base import Connector
 from passgate.provider.directory import Directory
@@ -60,7 +60,7 @@ Factory = Callable[[str, Mapping[str, Any], Directory], Connector]
 def use_factory(monkeypatch: pytest.MonkeyPatch, connector_type: str, factory: Factory) -> None:
     """Build ``connector_type`` connectors with ``factory`` for this test only (a fake
     upstream, a test CA, a frozen clock)."""
-    monkeypatch.setitem(compose.CONNECTOR_FACTORIES, connector_type, factory)
+    monkeypatch.setitem(static_config.CONNECTOR_FACTORIES, connector_type, factory)
 
 
 @asynccontextmanager

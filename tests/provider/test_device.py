@@ -24,6 +24,7 @@ from passgate.oauth2.errors import (
 )
 from passgate.oauth2.params import Params
 from passgate.provider.authorize import authorize
+from passgate.provider.client_secrets import ClientSecrets
 from passgate.provider.connectors import ConnectorEntry, ConnectorRegistry
 from passgate.provider.device import (
     USER_CODE_ALPHABET,
@@ -84,6 +85,7 @@ class Flow:
                 self.storage, self.clock, RevocationCache(self.storage, self.clock),
                 issuer=issuer,
             ),
+            client_secrets=ClientSecrets(b"pepper" * 6, self.clock),
         )  # fmt: skip
         self.device = self.endpoint.device
 

@@ -26,6 +26,7 @@ import httpx
 from passgate.cli.compose import Runtime, build
 from passgate.clock import FrozenClock
 from passgate.config import parse_config
+from passgate.keys.at_rest import signing_key_sealed_with
 from passgate.storage.base import Storage
 from passgate.storage.memory import MemoryStorage
 from passgate.storage.models import Keys
@@ -421,8 +422,9 @@ async def running(
     if cached is not None:
         await storage.update_keys(lambda _old: cached)
     runtime = await build(config, clock=frozen, storage=storage)
-    if cached is None:
-        _KEYS[start] = await storage.get_keys()
+    made = await storage.get_keys()
+    if cached is None and not signing_key_sealed_with(made.signing_key):
+        _KEYS[start] = made  # in the clear: a config with an encryptionKey seals it
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(runtime.close)
         harness = Harness(runtime, frozen, stack)

@@ -490,3 +490,34 @@ async def test_headers_no_proxy_sends_are_refused_not_a_500(fa: Harness) -> None
     traefik = {"X-Forwarded-Method": "GET", "X-Forwarded-Host": "elsewhere.example.org",
                "X-Forwarded-Uri": "/", "Accept": "text/html"}  # fmt: skip
     assert (await anonymous.get(f"{ISSUER}/oauth2/auth", headers=traefik)).status_code == 401
+
+
+async def test_the_cookie_key_is_encrypted_at_rest_and_cookies_outlive_a_key_rotation() -> None:
+    """With signer.config.encryptionKey the cookie key in storage is sealed (a database
+    dump cannot forge a cookie for a session it lists); rotating the encryption key
+    re-seals it, and cookies made before still open every site."""
+    from passgate.forwardauth.seal import KEY_NAME
+    from passgate.keys.encryption import KeyRing, sealed_with
+    from passgate.storage.memory import MemoryStorage
+
+    old, new = "old-" + "o" * 40, "new-" + "n" * 40
+
+    def signer(*keys: str) -> str:
+        current, *previous = keys
+        return (
+            f"signer: {{type: local, config: {{encryptionKey: {current}, "
+            f"previousEncryptionKeys: {previous}}}}}\n"
+        )
+
+    storage = MemoryStorage()
+    async with running(forward_auth_config(signer(old)), storage=storage) as first:
+        sealed = (await storage.get_secret(KEY_NAME)).value
+        assert sealed_with(sealed.decode()) == KeyRing(old).current_id
+        browser = await signed_in(first)
+        assert (await ask(first, browser, GRAFANA)).status_code == 202
+    async with running(forward_auth_config(signer(new, old)), storage=storage) as second:
+        resealed = (await storage.get_secret(KEY_NAME)).value
+        assert sealed_with(resealed.decode()) == KeyRing(new).current_id
+        again = await second.browser()
+        again.cookies = browser.cookies
+        assert (await ask(second, again, GRAFANA)).status_code == 202

@@ -16,6 +16,7 @@ from passgate.admin.users import DEFAULT_BCRYPT_COST, UserService
 from passgate.clock import Clock
 from passgate.keys import KeyManager
 from passgate.provider.audit import AuditLog
+from passgate.provider.client_secrets import ClientSecrets
 from passgate.provider.directory import Directory
 from passgate.provider.revocation import Revoker
 from passgate.storage.base import Storage
@@ -43,6 +44,7 @@ def build_admin(
     audit: AuditLog,
     revoker: Revoker,
     directory: Directory,
+    client_secrets: ClientSecrets,
     tokens: Sequence[AdminTokenHash],
     groups: Sequence[str] = (),
     verify: TokenClaims | None = None,
@@ -52,7 +54,7 @@ def build_admin(
     return AdminAPI(
         authenticator=AdminAuthenticator(tokens, groups, verify),
         auditor=auditor,
-        clients=ClientService(directory, auditor),
+        clients=ClientService(directory, auditor, client_secrets),
         users=UserService(directory, auditor, bcrypt_cost=bcrypt_cost),
         sessions=SessionService(storage, clock, auditor, revoker),
         revocations=RevocationService(storage, revoker, auditor),

@@ -2,9 +2,11 @@
 deleted here; those of the config file (``staticClients``) are listed, marked static,
 and refused any change (they live in git, not in the database).
 
-Client secrets are stored as given: the token endpoint compares the presented secret
-with the stored one in constant time (``oauth2.client_auth.check_secret``). A secret the
-server generates is returned once, in the answer to the call that made it.
+Storage keeps only a hash of a client's secret (``provider/client_secrets``): a secret
+the server generates (256 random bits) as a peppered HMAC-SHA256, one set by hand as
+bcrypt over that HMAC. A generated secret is returned once, in the answer to the call
+that made it (create, a confidential client without one, or ``rotate_secret``); nothing
+returns a secret afterwards, and none enters the audit log.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 
 from passgate.admin.audit import Actor, Auditor
 from passgate.admin.errors import BadRequestError, ConflictError, NotFoundError
+from passgate.provider.client_secrets import ClientSecrets
 from passgate.provider.directory import Directory
 from passgate.provider.ids import new_id, new_secret
 from passgate.storage import base as storage_errors
@@ -31,7 +34,8 @@ _CLIENT_ID = re.compile(CLIENT_ID_PATTERN)
 @dataclass(frozen=True, slots=True)
 class ClientChanges:
     """Fields to set; ``None`` leaves a field as it is (on create: its default). A
-    confidential client left without a secret gets a generated one."""
+    confidential client left without a secret gets a generated one. ``secret`` is one set
+    by hand, in the clear: only its hash is stored."""
 
     secret: str | None = None
     public: bool | None = None
@@ -45,10 +49,11 @@ class ClientChanges:
     sso_shared_with: tuple[str, ...] | None = None  # None here: unchanged (not the default)
 
     def apply(self, client: Client) -> Client:
+        """``client`` with the fields set here, the secret aside (it is hashed first)."""
         values = {
             item.name: getattr(self, item.name)
             for item in dataclasses.fields(self)
-            if getattr(self, item.name) is not None
+            if getattr(self, item.name) is not None and item.name != "secret"
         }
         return dataclasses.replace(client, **values)
 
@@ -70,11 +75,38 @@ def check_client_id(client_id: str) -> str:
     return client_id
 
 
+@dataclass(frozen=True, slots=True)
+class _NewSecret:
+    """What a call may store: the hand-set secret's hash, and a generated fallback (made
+    before the storage updater, which must be pure and may run twice)."""
+
+    set_hash: str | None
+    generated: str
+    generated_hash: str
+
+    def apply(self, client: Client) -> tuple[Client, str]:
+        """``client`` with its new secret hash; the generated secret when it got that."""
+        if self.set_hash is not None:
+            return dataclasses.replace(client, secret="", secret_hash=self.set_hash), ""
+        if client.public or client.has_secret:
+            return client, ""
+        stored = dataclasses.replace(client, secret="", secret_hash=self.generated_hash)
+        return stored, self.generated
+
+
 class ClientService:
-    def __init__(self, directory: Directory, auditor: Auditor) -> None:
+    def __init__(self, directory: Directory, auditor: Auditor, secrets: ClientSecrets) -> None:
         self._directory = directory
         self._storage = directory.storage
         self._auditor = auditor
+        self._secrets = secrets
+
+    async def _new_secret(self, changes: ClientChanges) -> _NewSecret:
+        generated = new_secret()
+        set_hash = None
+        if changes.secret is not None:
+            set_hash = await self._secrets.hash_set(changes.secret)
+        return _NewSecret(set_hash, generated, self._secrets.hash_generated(generated))
 
     async def list_clients(self, actor: Actor) -> list[ClientView]:
         async with self._auditor.call("admin.client.list", actor):
@@ -98,7 +130,8 @@ class ClientService:
         async with self._auditor.call("admin.client.create", actor, client_id=client_id):
             check_client_id(client_id)
             self._refuse_static(client_id)
-            client, secret = _with_secret(changes.apply(Client(id=client_id)), new_secret())
+            fresh = await self._new_secret(changes)
+            client, secret = fresh.apply(changes.apply(Client(id=client_id)))
             try:
                 await self._storage.create_client(client)
             except storage_errors.AlreadyExistsError:
@@ -108,11 +141,11 @@ class ClientService:
     async def update(self, client_id: str, changes: ClientChanges, actor: Actor) -> ClientView:
         async with self._auditor.call("admin.client.update", actor, client_id=client_id) as entry:
             self._refuse_static(client_id)
-            secret, fallback = "", new_secret()
+            secret, fresh = "", await self._new_secret(changes)
 
             def updater(old: Client) -> Client:  # may run more than once: no new randomness
                 nonlocal secret
-                new, secret = _with_secret(changes.apply(old), fallback)
+                new, secret = fresh.apply(changes.apply(old))
                 return new
 
             try:
@@ -123,6 +156,27 @@ class ClientService:
             if changes.secret is not None or secret:
                 entry.details["secret"] = "changed"
         return ClientView(client, False, secret)
+
+    async def rotate_secret(self, client_id: str, actor: Actor) -> ClientView:
+        """A new generated secret for a confidential client, returned once; the old one
+        stops working at once, on every replica (they read the client per request)."""
+        action = "admin.client.rotate_secret"
+        async with self._auditor.call(action, actor, client_id=client_id) as entry:
+            self._refuse_static(client_id)
+            generated = new_secret()
+            stored_hash = self._secrets.hash_generated(generated)
+
+            def updater(old: Client) -> Client:
+                if old.public:
+                    raise ConflictError(f"client {client_id!r} is public: it has no secret")
+                return dataclasses.replace(old, secret="", secret_hash=stored_hash)
+
+            try:
+                client = await self._storage.update_client(client_id, updater)
+            except storage_errors.NotFoundError:
+                raise _no_client(client_id) from None
+            entry.details["secret"] = "rotated"
+        return ClientView(client, False, generated)
 
     async def delete(self, client_id: str, actor: Actor) -> None:
         async with self._auditor.call("admin.client.delete", actor, client_id=client_id):
@@ -145,13 +199,6 @@ class ClientService:
                 f"client {client_id!r} is defined in the config file (staticClients) and is "
                 "read-only here; change it in the config file"
             )
-
-
-def _with_secret(client: Client, generated: str) -> tuple[Client, str]:
-    """A confidential client without a secret gets ``generated``; returns it when used."""
-    if client.public or client.secret:
-        return client, ""
-    return dataclasses.replace(client, secret=generated), generated
 
 
 def _changed(changes: ClientChanges) -> Sequence[str]:

@@ -13,6 +13,7 @@ from datetime import datetime
 from passgate.admin.audit import Actor, Auditor
 from passgate.clock import Clock
 from passgate.keys import KeyManager
+from passgate.keys.at_rest import signing_key_sealed_with
 from passgate.storage.base import Storage
 from passgate.storage.models import Keys
 
@@ -31,6 +32,8 @@ class KeyStatus:
     signing: KeyInfo | None
     next_rotation: datetime | None
     verification: tuple[KeyInfo, ...]
+    #: The id of the encryption key the private key is sealed with in storage ("": clear).
+    encrypted_with: str = ""
 
 
 def key_status(keys: Keys, now: datetime) -> KeyStatus:
@@ -41,7 +44,8 @@ def key_status(keys: Keys, now: datetime) -> KeyStatus:
         for key in sorted(keys.verification_keys, key=lambda k: k.expiry, reverse=True)
         if key.expiry > now
     )
-    return KeyStatus(signing, keys.next_rotation, verification)
+    encrypted_with = signing_key_sealed_with(keys.signing_key)
+    return KeyStatus(signing, keys.next_rotation, verification, encrypted_with)
 
 
 def _info(jwk: dict[str, object], expiry: datetime | None) -> KeyInfo:

@@ -138,6 +138,14 @@ def clients_update(target: Target, /, client_id: str, **fields: Any) -> None:
     _show_client(target, target.request("PATCH", path, json=body))
 
 
+@clients.command("rotate-secret")
+@click.argument("client_id")
+@pass_target
+def clients_rotate_secret(target: Target, /, client_id: str) -> None:
+    """Generate a new secret (shown once); the old one stops working at once."""
+    _show_client(target, target.request("POST", f"/clients/{segment(client_id)}/secret"))
+
+
 @clients.command("delete")
 @click.argument("client_id")
 @pass_target
@@ -217,6 +225,9 @@ def _show_keys(target: Target, body: Row) -> None:
     rows += [{**key, "use": "verification"} for key in body.get("verification_keys", [])]
     columns = (("KID", "kid"), ("ALG", "algorithm"), ("USE", "use"), ("EXPIRY", "expiry"))
     target.show(body, rows, columns)
+    if target.output == "table":
+        sealed = body.get("encryption_key_id")
+        click.echo(f"stored encrypted with key {sealed}" if sealed else "stored in the clear")
 
 
 @keys.command("status")

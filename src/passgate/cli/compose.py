@@ -3,52 +3,34 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel
+import anyio
 from starlette.applications import Starlette
 
 from passgate.admin.api import AdminAPI, build_admin
 from passgate.admin.auth import AdminTokenHash, claims_from
 from passgate.cli.forward_auth import (
     build_forward_auth,
-    forward_auth_client,
     forward_auth_policy,
     forward_auth_settings,
 )
+from passgate.cli.static_config import open_connectors, static_clients, static_passwords
 from passgate.clock import Clock, system_clock
 from passgate.config import Config
-from passgate.config.connectors import (
-    GitHubConfig,
-    GitLabConfig,
-    GoogleConfig,
-    LDAPConfig,
-    MicrosoftConfig,
-    OIDCConfig,
-    SAMLConfig,
-)
-from passgate.connectors.base import Connector
-from passgate.connectors.github import GitHubConnector
-from passgate.connectors.gitlab import GitLabConnector
-from passgate.connectors.google import GoogleConnector
-from passgate.connectors.ldap import LDAPConnector
-from passgate.connectors.local import LocalConnector
-from passgate.connectors.microsoft import MicrosoftConnector
-from passgate.connectors.mock import MockCallbackConnector, MockPasswordConnector
-from passgate.connectors.oidc import OIDCConnector
-from passgate.connectors.saml import SAMLConnector
 from passgate.keys import KeyManager
+from passgate.keys.encryption import KeyRing
 from passgate.kube import apiserver
 from passgate.kube.kubeconfig import clusters_from_config
 from passgate.kube.tokenreview import ClusterMapping, TokenReviewer
 from passgate.provider.audit import AuditLog
 from passgate.provider.backchannel import BackchannelNotifier
 from passgate.provider.browser import BrowserSessions, SessionPolicy
-from passgate.provider.connectors import ConnectorEntry, ConnectorRegistry
+from passgate.provider.client_secrets import ClientSecrets, load_client_secrets
 from passgate.provider.directory import Directory
 from passgate.provider.introspection import Introspector
 from passgate.provider.limits import LoginLimiter
@@ -60,13 +42,11 @@ from passgate.provider.sso import SingleSignOn
 from passgate.provider.token import TokenEndpoint
 from passgate.provider.verify import TokenVerifier
 from passgate.server.app import create_app, create_telemetry_app, issuer_path, templates
-from passgate.server.kubeconfig import kubeconfig_client
 from passgate.server.metrics import Metrics
 from passgate.server.services import Services, WebSettings
 from passgate.storage.base import Storage
 from passgate.storage.factory import open_storage
 from passgate.storage.gc import GarbageCollector
-from passgate.storage.models import Client, Password
 from passgate.tokens.issuer import TokenIssuer
 
 GC_INTERVAL = timedelta(minutes=5)
@@ -89,101 +69,6 @@ class Runtime:
         await self.services.audit.close()  # what waited for the database: stored or logged
         await self.services.connectors.close()
         await self.services.storage.close()
-
-
-def static_clients(config: Config) -> list[Client]:
-    return (
-        [
-            Client(
-                id=client.id,
-                secret=client.secret or "",
-                redirect_uris=tuple(client.redirect_uris),
-                trusted_peers=tuple(client.trusted_peers),
-                public=client.public,
-                name=client.name or "",
-                logo_url=client.logo_url or "",
-                post_logout_redirect_uris=tuple(client.post_logout_redirect_uris),
-                allowed_connectors=tuple(client.allowed_connectors),
-                backchannel_logout_uri=client.backchannel_logout_uri or "",
-                sso_shared_with=(
-                    None if client.sso_shared_with is None else tuple(client.sso_shared_with)
-                ),
-            )
-            for client in config.static_clients
-        ]
-        + ([kubeconfig_client(config.issuer)] if config.kubernetes.clusters else [])
-        + ([forward_auth_client()] if config.forward_auth is not None else [])
-    )
-
-
-def static_passwords(config: Config) -> list[Password]:
-    return [
-        Password(
-            email=entry.email.lower(),
-            hash=entry.hash_bytes(),
-            username=entry.username,
-            user_id=entry.user_id,
-            name=entry.name or "",
-            preferred_username=entry.preferred_username or "",
-            email_verified=entry.email_verified,
-            groups=tuple(entry.groups),
-        )
-        for entry in config.static_passwords
-    ]
-
-
-# (connector id, its validated ``config`` options, the directory) -> an opened connector.
-ConnectorFactory = Callable[[str, Mapping[str, Any], Directory], Connector]
-
-
-class _Upstream(Protocol):
-    """The constructor shape of the redirect connectors: typed options and an id."""
-
-    def __call__(self, config: Any, connector_id: str, /) -> Connector: ...
-
-
-def _upstream(connector: _Upstream, model: type[BaseModel]) -> ConnectorFactory:
-    """A factory that validates the options into ``model`` and opens ``connector``."""
-
-    def factory(connector_id: str, options: Mapping[str, Any], _directory: Directory) -> Connector:
-        return connector(model.model_validate(options), connector_id)
-
-    return factory
-
-
-# Connector type -> factory (Dex ``server.ConnectorsConfig``). Config validation already
-# refuses types missing here, with a clear message.
-CONNECTOR_FACTORIES: dict[str, ConnectorFactory] = {
-    "local": lambda _id, _options, directory: LocalConnector(directory.get_password),
-    "mockCallback": lambda _id, _options, _directory: MockCallbackConnector(),
-    "mockPassword": lambda _id, options, _directory: MockPasswordConnector(
-        str(options.get("username", "")), str(options.get("password", ""))
-    ),
-    "oidc": _upstream(OIDCConnector, OIDCConfig),
-    "google": _upstream(GoogleConnector, GoogleConfig),
-    "github": _upstream(GitHubConnector, GitHubConfig),
-    "gitlab": _upstream(GitLabConnector, GitLabConfig),
-    "microsoft": _upstream(MicrosoftConnector, MicrosoftConfig),
-    "ldap": _upstream(LDAPConnector, LDAPConfig),
-    "saml": _upstream(SAMLConnector, SAMLConfig),
-    "samlExperimental": _upstream(SAMLConnector, SAMLConfig),
-}
-
-
-def open_connectors(config: Config, directory: Directory) -> ConnectorRegistry:
-    entries: list[ConnectorEntry] = []
-    for item in config.connectors:
-        factory = CONNECTOR_FACTORIES.get(item.type)
-        if factory is None:
-            raise ValueError(f"connector type {item.type!r} is not supported yet")
-        connector = factory(item.id, item.config or {}, directory)
-        grants = tuple(item.grant_types or ())
-        entries.append(ConnectorEntry(item.id, item.type, item.name, connector, grants))
-    if config.enable_password_db and not any(entry.id == "local" for entry in entries):
-        # Dex: enablePasswordDB adds a connector with id "local", named "Email".
-        local = LocalConnector(directory.get_password)
-        entries.append(ConnectorEntry("local", "local", "Email", local))
-    return ConnectorRegistry(entries)
 
 
 def provider_settings(config: Config) -> ProviderSettings:
@@ -233,13 +118,14 @@ def admin_api(
     revoker: Revoker,
     verifier: TokenVerifier,
     directory: Directory,
+    client_secrets: ClientSecrets,
 ) -> AdminAPI | None:
     """The admin API's services, or None (the API answers 404) without ``admin``."""
     if config.admin is None:
         return None
     return build_admin(
         storage=storage, clock=clock, keys=keys, audit=audit, revoker=revoker,
-        directory=directory,
+        directory=directory, client_secrets=client_secrets,
         tokens=[AdminTokenHash(token.name, token.hash) for token in config.admin.tokens],
         groups=config.admin.groups, verify=claims_from(verifier),
     )  # fmt: skip
@@ -281,17 +167,33 @@ def session_policy(config: Config) -> SessionPolicy:
 async def build(
     config: Config, *, clock: Clock = system_clock, storage: Storage | None = None
 ) -> Runtime:
-    """Open storage and keys and wire the apps. The caller runs ``background`` loops."""
-    if storage is None:
-        storage = await open_storage(config.storage.type, config.storage.options())
+    """Open storage (unless given) and wire the apps; the caller runs ``background`` loops.
+    Storage opened here is closed again when wiring fails (a wrong encryption key, an
+    outage mid-start): nothing is left holding the process open."""
+    if storage is not None:
+        return await _wire(config, clock, storage)
+    opened = await open_storage(config.storage.type, config.storage.options())
+    try:
+        return await _wire(config, clock, opened)
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await opened.close()
+        raise
+
+
+async def _wire(config: Config, clock: Clock, storage: Storage) -> Runtime:
+    ring = KeyRing(*config.encryption_keys())
     keys = KeyManager(
         storage,
         clock,
         rotation_period=config.key_rotation_period(),
         id_token_lifetime=config.expiry.id_tokens,
         algorithm=config.signing_algorithm(),
+        ring=ring,
     )
     await keys.start()
+    client_secrets = await load_client_secrets(storage, ring, clock)
+    await client_secrets.upgrade_stored(storage)
     issuer = TokenIssuer(config.issuer, keys, clock, config.expiry.id_tokens)
     directory = Directory(storage, static_clients(config), static_passwords(config))
     connectors = open_connectors(config, directory)
@@ -333,6 +235,7 @@ async def build(
             limiter=limiter,
             sessions=sessions,
             revoker=revoker,
+            client_secrets=client_secrets,
             audit=audit,
         ),
         limiter=limiter,
@@ -359,6 +262,7 @@ async def build(
             revoker=revoker,
             verifier=verifier,
             directory=directory,
+            client_secrets=client_secrets,
         ),
     )
     gc = GarbageCollector(
@@ -368,7 +272,11 @@ async def build(
         services = dataclasses.replace(
             services,
             forward_auth=await build_forward_auth(
-                config, forward_auth_policy(config), services=services, revocations=revocations
+                config,
+                forward_auth_policy(config),
+                services=services,
+                revocations=revocations,
+                ring=ring,
             ),
         )
     return Runtime(

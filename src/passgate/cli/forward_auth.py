@@ -14,6 +14,7 @@ from passgate.forwardauth.people import SessionCache
 from passgate.forwardauth.policy import ForwardAuthPolicy, HostRule, Requirements
 from passgate.forwardauth.seal import Sealer, load_key
 from passgate.forwardauth.signin import SignIn
+from passgate.keys.encryption import KeyRing
 from passgate.provider.revocation_cache import RevocationCache
 from passgate.server.services import Services
 from passgate.storage.models import Client
@@ -77,9 +78,14 @@ def forward_auth_settings(config: Config) -> dict[str, Any]:
 
 
 async def build_forward_auth(
-    config: Config, policy: ForwardAuthPolicy, *, services: Services, revocations: RevocationCache
+    config: Config,
+    policy: ForwardAuthPolicy,
+    *,
+    services: Services,
+    revocations: RevocationCache,
+    ring: KeyRing,
 ) -> ForwardAuth:
-    sealer = Sealer(await load_key(services.storage, services.clock))
+    sealer = Sealer(await load_key(services.storage, services.clock, ring))
     browser = services.sso.browser
     people = SessionCache(
         services.sso, revocations, services.clock,

@@ -18,8 +18,9 @@ import anyio
 import structlog
 import uvicorn
 
-from passgate.cli.compose import Runtime, open_connectors, static_clients, static_passwords
+from passgate.cli.compose import Runtime
 from passgate.cli.listeners import reload_certificate
+from passgate.cli.static_config import open_connectors, static_clients, static_passwords
 from passgate.config import Config, ConfigError, load_config
 
 __all__ = ["Reloader"]

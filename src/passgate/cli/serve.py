@@ -26,6 +26,7 @@ from passgate.cli.compose import Runtime, build
 from passgate.cli.listeners import Listener, StartupError, bind, listeners, uvicorn_config
 from passgate.cli.reload import Reloader
 from passgate.config import Config
+from passgate.keys.encryption import EncryptionKeyError
 from passgate.server.services import Health
 from passgate.storage.base import StorageError
 
@@ -81,6 +82,8 @@ async def _open(config: Config) -> Runtime:
         return await build(config)
     except StorageError as error:
         raise StartupError(f"storage ({config.storage.type}): {error}") from error
+    except EncryptionKeyError as error:  # a wrong signer.config.encryptionKey
+        raise StartupError(f"cannot start: {error}") from error
     except OSError as error:
         where = f" {error.filename}" if error.filename else ""
         raise StartupError(f"cannot start:{where}: {error.strerror or error}") from error

@@ -3,6 +3,13 @@
 Defaults are Dex's: signing keys rotate every 6h, ID tokens and authorization requests
 live 24h, device requests 5m, and a refresh token may be presented again within 3s of
 its rotation (``reuseInterval``) so that a retried request is not mistaken for theft.
+
+``signer.config.encryptionKey`` (Passgate's addition to Dex's local signer) encrypts the
+signing key's private half and the shared server secrets in storage;
+``previousEncryptionKeys`` only decrypt, for rotating it (see ``keys/encryption``). Like
+Dex's ``secret``/``secretEnv``, each has an ``...Env`` form naming environment variables
+read at load; after validation ``encryptionKey`` and ``previousEncryptionKeys`` hold the
+values.
 """
 
 from __future__ import annotations
@@ -11,9 +18,10 @@ import builtins
 from datetime import timedelta
 from typing import Any
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from passgate.config.base import DexModel, custom_error
+from passgate.config.base import DexModel, Loc, custom_error, environ_of, raise_issues
+from passgate.config.environ import from_env, value_or_env
 from passgate.config.fields import Duration, PositiveDuration
 
 __all__ = [
@@ -27,6 +35,8 @@ __all__ = [
 # RFC 7518 §3.1. RS256 is what kube-apiserver accepts by default (DESIGN §4); the same
 # set as passgate.keys.SUPPORTED_ALGORITHMS (config sits below keys, so it is repeated).
 SIGNING_ALGORITHMS = ("RS256", "ES256")
+# The same as passgate.keys.encryption.MIN_KEY_LENGTH: HKDF does not stretch the key.
+MIN_ENCRYPTION_KEY_LENGTH = 32
 
 
 class RefreshTokenExpiry(DexModel):
@@ -67,6 +77,64 @@ class LocalSignerConfig(DexModel):
             raise ValueError(f"unsupported signing algorithm {value!r} (allowed: {allowed})")
         return value
 
+    # None: not written (no encryption); "" is an error (an unset $VAR, most likely).
+    encryption_key: str | None = Field(default=None, alias="encryptionKey", repr=False)
+    encryption_key_env: str = Field(default="", alias="encryptionKeyEnv")
+    previous_encryption_keys: list[str] = Field(
+        default_factory=list, alias="previousEncryptionKeys", repr=False
+    )
+    previous_encryption_keys_env: list[str] = Field(
+        default_factory=list, alias="previousEncryptionKeysEnv"
+    )
+
+    @model_validator(mode="after")
+    def _resolve_encryption_keys(self, info: ValidationInfo) -> LocalSignerConfig:
+        environ = environ_of(info)
+        current, issues = value_or_env(
+            environ,
+            "encryptionKey",
+            self.encryption_key or "",
+            "encryptionKeyEnv",
+            self.encryption_key_env,
+        )
+        where: Loc = ("encryptionKeyEnv",) if self.encryption_key_env else ("encryptionKey",)
+        if self.encryption_key == "":
+            issues.append((("encryptionKey",), "must not be empty (remove it to not encrypt)"))
+        both = bool(self.encryption_key and self.encryption_key_env)  # reported above
+        found: list[tuple[Loc, str]] = [(where, current)] if current and not both else []
+        previous: list[str] = []
+        for index, key in enumerate(self.previous_encryption_keys):
+            found.append((("previousEncryptionKeys", index), key))
+        for index, name in enumerate(self.previous_encryption_keys_env):
+            value, missing = from_env(environ, "previousEncryptionKeysEnv", name)
+            issues += [(("previousEncryptionKeysEnv", index), message) for _, message in missing]
+            if value:
+                found.append((("previousEncryptionKeysEnv", index), value))
+        seen: set[str] = set()
+        for loc, key in found:
+            if len(key) < MIN_ENCRYPTION_KEY_LENGTH:
+                issues.append(
+                    (
+                        loc,
+                        f"an encryption key is at least {MIN_ENCRYPTION_KEY_LENGTH} random "
+                        "characters (e.g. `openssl rand -base64 32`)",
+                    )
+                )
+            elif key in seen:
+                issues.append((loc, "repeats an encryption key given before"))
+            seen.add(key)
+            if loc != where:
+                previous.append(key)
+        raise_issues(type(self).__name__, issues)
+        # Resolved values only, so that re-validating the dumped options needs no environment.
+        self._settle(
+            encryption_key=current or None,
+            encryption_key_env="",
+            previous_encryption_keys=previous,
+            previous_encryption_keys_env=[],
+        )
+        return self
+
 
 SIGNER_CONFIG_MODELS: dict[str, type[DexModel]] = {"local": LocalSignerConfig}
 UNSUPPORTED_SIGNER_TYPES = ("vault",)
@@ -76,7 +144,8 @@ class SignerConfig(DexModel):
     """``signer: {type, config}``; supersedes ``expiry.signingKeys``."""
 
     type: str = "local"
-    config: dict[str, Any] = Field(default_factory=dict, validate_default=True)
+    # repr=False: after validation it holds the encryption keys.
+    config: dict[str, Any] = Field(default_factory=dict, validate_default=True, repr=False)
 
     @field_validator("type")
     @classmethod

@@ -97,6 +97,13 @@ class Config(DexModel):
                 return period
         return self.expiry.signing_keys
 
+    def encryption_keys(self) -> tuple[str, tuple[str, ...]]:
+        """``signer.config.encryptionKey`` ("" when not set) and the previous keys."""
+        if self.signer is None:
+            return "", ()
+        local = self.signer.local()
+        return local.encryption_key or "", tuple(local.previous_encryption_keys)
+
     def signing_algorithm(self) -> str:
         """The JWS algorithm for ID tokens (``RS256`` unless ``signer`` says otherwise)."""
         return self.signer.local().algorithm if self.signer is not None else "RS256"

@@ -80,7 +80,8 @@ class StorageConfig(DexModel):
     """``storage: {type, config}``."""
 
     type: str
-    config: dict[str, Any] = Field(default_factory=dict, validate_default=True)
+    # repr=False: the options hold passwords and client secrets once validated.
+    config: dict[str, Any] = Field(default_factory=dict, validate_default=True, repr=False)
 
     @field_validator("type")
     @classmethod

@@ -5,13 +5,16 @@ server-side record holds the identity: the cookie carries none), when it was iss
 revocation rules with a cut-off apply to it) and when it ends. A forged or edited cookie
 fails the MAC before anything is looked up, so a flood of garbage cookies costs no storage
 read. The state sent through the sign-in is ``<nonce>.<return URL, base64url>.<mac>``.
+
+The key is a shared server secret in storage, encrypted with ``signer.config.encryptionKey``
+when one is set (``keys/at_rest``): a database dump alone then cannot forge a cookie for
+a session it lists.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import hashlib
 import hmac
 import secrets
@@ -19,8 +22,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from passgate.clock import Clock
-from passgate.storage.base import AlreadyExistsError, NotFoundError, Storage
-from passgate.storage.models import ServerSecret
+from passgate.keys.at_rest import load_server_secret
+from passgate.keys.encryption import KeyRing
+from passgate.storage.base import Storage
 
 __all__ = ["KEY_NAME", "Sealed", "Sealer", "load_key"]
 
@@ -30,15 +34,9 @@ _MAX_COOKIE = 512
 _MAX_STATE = 4096
 
 
-async def load_key(storage: Storage, clock: Clock) -> bytes:
+async def load_key(storage: Storage, clock: Clock, ring: KeyRing) -> bytes:
     """The shared key: read it, or make it (the first replica to ask wins a race)."""
-    try:
-        return (await storage.get_secret(KEY_NAME)).value
-    except NotFoundError:
-        pass
-    with contextlib.suppress(AlreadyExistsError):
-        await storage.create_secret(ServerSecret(KEY_NAME, secrets.token_bytes(32), clock()))
-    return (await storage.get_secret(KEY_NAME)).value
+    return await load_server_secret(storage, KEY_NAME, ring, clock)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,8 @@
 
 Storage holds the key set (see :mod:`passgate.keys.rotation`); each process keeps a parsed
 copy and re-reads it every ``refresh_interval`` (another replica may have rotated), when the
-cached rotation time has passed, and when a token names a key it does not know yet.
+cached rotation time has passed, and when a token names a key it does not know yet. With an
+encryption key configured the private key is stored sealed (:mod:`passgate.keys.at_rest`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from joserfc.jwk import JWKRegistry, Key
 
 from passgate.clock import Clock
 from passgate.keys import rotation
+from passgate.keys.at_rest import open_private_jwk, reseal_signing_key, seal_private_jwk
+from passgate.keys.encryption import KeyRing
 from passgate.keys.rotation import (
     SUPPORTED_ALGORITHMS,
     NewKey,
@@ -75,11 +78,11 @@ def _import(jwk: Mapping[str, object]) -> tuple[Key, str, str]:
     return key, kid, alg
 
 
-def _build_cache(keys: Keys) -> _Cache:
+def _build_cache(keys: Keys, ring: KeyRing) -> _Cache:
     if keys.signing_key is None or keys.signing_key_pub is None or keys.next_rotation is None:
         raise ValueError("the stored key set has no signing key")
-    signing_key, kid, alg = _import(keys.signing_key)
-    public_key, _, _ = _import(keys.signing_key_pub)
+    public_key, public_kid, _ = _import(keys.signing_key_pub)
+    signing_key, kid, alg = _import(open_private_jwk(ring, keys.signing_key, public_kid))
     verifiers = {kid: _Verifier(public_key, alg, dict(keys.signing_key_pub), None)}
     for stored in sorted(keys.verification_keys, key=lambda v: v.expiry, reverse=True):
         try:
@@ -104,6 +107,7 @@ class KeyManager:
         id_token_lifetime: timedelta,
         algorithm: str = "RS256",
         refresh_interval: timedelta = timedelta(seconds=30),
+        ring: KeyRing | None = None,
     ) -> None:
         self._algorithm = check_algorithm(algorithm)
         for name, value in (
@@ -115,6 +119,7 @@ class KeyManager:
                 raise ValueError(f"{name} must be positive")
         self._storage = storage
         self._clock = clock
+        self._ring = ring if ring is not None else KeyRing()
         self._rotation_period = rotation_period
         self._refresh_interval = refresh_interval
         # Tokens (ID and access, which share the ID token lifetime here) signed with the
@@ -137,8 +142,15 @@ class KeyManager:
 
     # -- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
-        """Create the first signing key if storage has none, and load the cache."""
-        await self.rotate_if_due()
+        """Create the first signing key if storage has none, store it in the form the
+        encryption settings ask for, and load the cache. Raises
+        :class:`~passgate.keys.encryption.EncryptionKeyError` when the stored key cannot
+        be opened with the configured encryption keys."""
+        async with self._lock:
+            await self._rotate_if_due_locked()
+            resealed = await reseal_signing_key(self._storage, self._ring)
+            if resealed is not None:
+                self._install(resealed, self._clock())
 
     async def rotate_if_due(self) -> bool:
         """Rotate when the stored key set is due; always refresh the cache. True if this
@@ -192,6 +204,9 @@ class KeyManager:
         """Generate a key (outside ``update_keys``: the updater must be pure and may run
         twice), rotate it in over ``prepare(stored, now)`` and install the result."""
         new = await asyncio.to_thread(generate_key, self._algorithm)
+        new = dataclasses.replace(
+            new, private_jwk=seal_private_jwk(self._ring, new.private_jwk, new.kid)
+        )
         now = self._clock()
 
         def updater(old: Keys) -> Keys:
@@ -209,7 +224,7 @@ class KeyManager:
 
     def _install(self, keys: Keys, now: datetime) -> None:
         if self._cache is None or self._cache.source != keys:
-            self._cache = _build_cache(keys)
+            self._cache = _build_cache(keys, self._ring)
         self._loaded_at = now
         self._retry_after = None
 

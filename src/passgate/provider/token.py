@@ -12,7 +12,7 @@ import dataclasses
 from passgate.clock import Clock
 from passgate.connectors.base import ConnectorError, Identity, UpstreamUnavailableError
 from passgate.oauth2 import pkce
-from passgate.oauth2.client_auth import NONE, check_secret, read_credentials, unknown_client
+from passgate.oauth2.client_auth import NONE, read_credentials, unknown_client
 from passgate.oauth2.errors import (
     InvalidClientError,
     InvalidGrantError,
@@ -25,6 +25,7 @@ from passgate.oauth2.params import Params
 from passgate.oauth2.scopes import OPENID, split
 from passgate.provider.audit import AuditLog
 from passgate.provider.authorize import check_scopes
+from passgate.provider.client_secrets import ClientSecrets
 from passgate.provider.connectors import ConnectorRegistry
 from passgate.provider.device import DeviceFlow
 from passgate.provider.directory import Directory
@@ -67,10 +68,12 @@ class TokenEndpoint:
         clock: Clock,
         limiter: LoginLimiter,
         revoker: Revoker,
+        client_secrets: ClientSecrets,
         sessions: Sessions | None = None,
         audit: AuditLog | None = None,
     ) -> None:
         self._directory = directory
+        self._client_secrets = client_secrets
         self._storage = directory.storage
         self._connectors = connectors
         self._issuer = issuer
@@ -123,13 +126,13 @@ class TokenEndpoint:
         client = await self._directory.find_client(creds.client_id)
         if client is None:
             raise unknown_client(creds.method)
-        if client.public and not client.secret:
+        if client.public and not client.has_secret:
             if creds.secret:
                 raise unknown_client(creds.method)
             return client
         if creds.method == NONE:
             raise InvalidClientError("client authentication is required")
-        check_secret(client.secret, creds.secret, creds.method)
+        await self._client_secrets.check(client, creds.secret, creds.method)
         return client
 
     # -- RFC 6749 §4.1.3 -------------------------------------------------------------

@@ -93,6 +93,11 @@ async def replace_client(call: Call) -> BaseModel:
     return s.ClientOut.of(await call.api.clients.update(client_id, body.changes(), call.actor))
 
 
+async def rotate_client_secret(call: Call) -> BaseModel:
+    view = await call.api.clients.rotate_secret(call.params["client_id"], call.actor)
+    return s.ClientOut.of(view)
+
+
 async def delete_client(call: Call) -> None:
     await call.api.clients.delete(call.params["client_id"], call.actor)
 
@@ -199,6 +204,9 @@ OPERATIONS: tuple[Operation, ...] = (
               replace_client, s.ClientOut, body=s.ClientFields, errors=(404, 409)),
     Operation("PATCH", _CLIENT, "admin.client.update", "Change some fields of a client",
               replace_client, s.ClientOut, body=s.ClientPatch, errors=(404, 409)),
+    Operation("POST", _CLIENT + "/secret", "admin.client.rotate_secret",
+              "Generate a new secret (returned once; the old one stops working at once)",
+              rotate_client_secret, s.ClientOut, errors=(404, 409)),
     Operation("DELETE", _CLIENT, "admin.client.delete", "Delete a client", delete_client,
               None, 204, errors=(404, 409)),
     Operation("GET", "/users", "admin.user.list", "List password-database users",

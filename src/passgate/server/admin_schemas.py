@@ -55,7 +55,9 @@ SharedWith = Annotated[
 # -- clients -------------------------------------------------------------------------------
 class ClientFields(Body):
     secret: Secret | None = Field(
-        default=None, description="kept when absent; generated (and returned once) if needed"
+        default=None,
+        description="set by hand (stored as a bcrypt hash); kept when absent; a confidential "
+        "client without one gets a generated secret, returned once",
     )
     public: bool = False
     name: Text = ""
@@ -120,7 +122,10 @@ class ClientOut(Out):
     sso_shared_with: list[str] | None
     static: bool = Field(description="from the config file (staticClients): read-only")
     has_secret: bool
-    secret: str | None = Field(description="set only in the answer that generated it")
+    secret: str | None = Field(
+        description="a generated secret, only in the answer of the call that made it "
+        "(storage keeps a hash: no call returns it again)"
+    )
 
     @classmethod
     def of(cls, view: ClientView) -> ClientOut:
@@ -139,7 +144,7 @@ class ClientOut(Out):
             if client.sso_shared_with is None
             else list(client.sso_shared_with),
             static=view.static,
-            has_secret=bool(client.secret),
+            has_secret=client.has_secret,
             secret=view.new_secret or None,
         )
 
@@ -208,6 +213,10 @@ class KeyStatusOut(Out):
     signing_key: KeyOut | None
     next_rotation: datetime | None
     verification_keys: list[KeyOut]
+    encryption_key_id: str = Field(
+        description="the id of the encryption key (signer.config.encryptionKey) the private "
+        "key is encrypted with in storage; empty when it is stored in the clear"
+    )
 
     @classmethod
     def of(cls, status: KeyStatus) -> KeyStatusOut:
@@ -215,6 +224,7 @@ class KeyStatusOut(Out):
             signing_key=KeyOut.of(status.signing) if status.signing else None,
             next_rotation=status.next_rotation,
             verification_keys=[KeyOut.of(info) for info in status.verification],
+            encryption_key_id=status.encrypted_with,
         )
 
 

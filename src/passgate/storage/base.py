@@ -311,6 +311,12 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def get_secret(self, name: str) -> ServerSecret: ...
 
+    @abc.abstractmethod
+    async def update_secret(
+        self, name: str, updater: Callable[[ServerSecret], ServerSecret]
+    ) -> ServerSecret:
+        """Compare-and-swap of a secret's stored form (re-encryption); the name stays."""
+
     # -- failed login attempts -------------------------------------------------------
     @abc.abstractmethod
     async def get_login_attempts(self, key: str) -> LoginAttempts | None:

@@ -383,6 +383,13 @@ class MemoryStorage(Storage):
     async def get_secret(self, name: str) -> ServerSecret:
         return _get(self._secrets, name)
 
+    async def update_secret(
+        self, name: str, updater: Callable[[ServerSecret], ServerSecret]
+    ) -> ServerSecret:
+        return _update(
+            self._secrets, name, lambda old: dataclasses.replace(updater(old), name=name)
+        )
+
     async def get_login_attempts(self, key: str) -> LoginAttempts | None:
         return self._login_attempts.get(key)
 

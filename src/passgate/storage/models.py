@@ -1,8 +1,8 @@
 """What storage holds: frozen records that every backend stores and returns unchanged.
 
-Timestamps are timezone-aware UTC datetimes. Secrets (client secrets of static
-clients aside) are never stored in the clear: refresh tokens keep only SHA-256
-hashes, passwords only bcrypt hashes.
+Timestamps are timezone-aware UTC datetimes. Secrets are never stored in the clear:
+refresh tokens keep only SHA-256 hashes, passwords only bcrypt hashes, clients only a
+hash of their secret (``Client.secret_hash``; see ``provider/client_secrets``).
 """
 
 from __future__ import annotations
@@ -36,6 +36,9 @@ class Client:
     """An OAuth 2.0 client (relying party)."""
 
     id: str
+    #: The secret in the clear: only clients of the config file (``staticClients``) have
+    #: one. A stored client with one is a row from before hashing (migration 0005), which
+    #: start-up replaces by ``secret_hash``.
     secret: str = ""
     redirect_uris: tuple[str, ...] = ()
     trusted_peers: tuple[str, ...] = ()
@@ -49,6 +52,13 @@ class Client:
     #: Which clients may reuse a browser session this client signed in (Dex
     #: ``ssoSharedWith``; ``"*"`` for all); ``None``: ``sessions.ssoSharedWithDefault``.
     sso_shared_with: tuple[str, ...] | None = None
+    #: What a stored client keeps of its secret: ``<scheme>$<hash>`` (schemes in
+    #: ``provider/client_secrets``); "" for none.
+    secret_hash: str = ""
+
+    @property
+    def has_secret(self) -> bool:
+        return bool(self.secret or self.secret_hash)
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,7 +373,9 @@ class LoginAttempts:
 @dataclass(frozen=True, slots=True)
 class ServerSecret:
     """A random key every replica shares (e.g. the one that signs forward-auth cookies):
-    made once by whichever replica needs it first, never changed."""
+    made once by whichever replica needs it first, never replaced by another key. Its
+    ``value`` may be re-encrypted in place (``update_secret``) when the configured
+    encryption key changes (see ``keys/server_secrets``)."""
 
     name: str
     value: bytes

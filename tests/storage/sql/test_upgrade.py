@@ -34,6 +34,7 @@ ADDED_LATER = {
     "session_id",  # version 2
     *("browser_session_id", "sso", "acr_values", "login_hint"),  # version 3
     *("backchannel_logout_uri", "sso_shared_with"),
+    "secret_hash",  # version 5
 }
 
 
@@ -55,8 +56,9 @@ async def _check_upgraded(storage: Storage) -> None:
     assert await storage.get_auth_request("req-1") == dataclasses.replace(
         samples.auth_request(), browser_session_id="", sso=False, acr_values=(), login_hint=""
     )
+    # The secret stays where it was (start-up hashes it, above storage), with no hash yet.
     assert await storage.get_client("client-1") == dataclasses.replace(
-        samples.client(), backchannel_logout_uri="", sso_shared_with=None
+        samples.client(), backchannel_logout_uri="", sso_shared_with=None, secret_hash=""
     )
     # Old rows take the new field, and the new tables work.
     await storage.update_refresh_token("rt-1", lambda t: dataclasses.replace(t, session_id="s"))

@@ -100,7 +100,8 @@ class ConnectorConfig(DexModel):
     type: str
     id: NonEmptyStr
     name: NonEmptyStr
-    config: dict[str, Any] = Field(default_factory=dict, validate_default=True)
+    # repr=False: the options hold passwords and client secrets once validated.
+    config: dict[str, Any] = Field(default_factory=dict, validate_default=True, repr=False)
     grant_types: list[GrantType] | None = Field(default=None, alias="grantTypes")
 
     @field_validator("type")

@@ -200,6 +200,13 @@ class SQLStorage(SessionStore):
     async def get_secret(self, name: str) -> ServerSecret:
         return await self._get(records.SECRETS, name)
 
+    async def update_secret(
+        self, name: str, updater: Callable[[ServerSecret], ServerSecret]
+    ) -> ServerSecret:
+        return await self._update(
+            records.SECRETS, lambda old: dataclasses.replace(updater(old), name=name), name
+        )
+
     # -- failed login attempts -----------------------------------------------------------
     async def get_login_attempts(self, key: str) -> LoginAttempts | None:
         try:

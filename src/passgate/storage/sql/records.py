@@ -52,6 +52,7 @@ def _enc_client(f: Flavour, c: Client) -> dict[str, object]:
         "backchannel_logout_uri": c.backchannel_logout_uri,
         # NULL (use the default) and [] (share with nobody) mean different things.
         "sso_shared_with": None if c.sso_shared_with is None else f.json(list(c.sso_shared_with)),
+        "secret_hash": c.secret_hash,
     }
 
 
@@ -68,6 +69,7 @@ def _dec_client(f: Flavour, r: Row) -> Client:
         allowed_connectors=strs(f, r["allowed_connectors"]),
         backchannel_logout_uri=r["backchannel_logout_uri"],
         sso_shared_with=None if r["sso_shared_with"] is None else strs(f, r["sso_shared_with"]),
+        secret_hash=r["secret_hash"],
     )
 
 
@@ -147,7 +149,7 @@ CLIENTS = Table[Client](
     ("id",),
     ("secret", "redirect_uris", "trusted_peers", "is_public", "name", "logo_url",
      "post_logout_redirect_uris", "allowed_connectors", "backchannel_logout_uri",
-     "sso_shared_with"),
+     "sso_shared_with", "secret_hash"),
     _enc_client,
     _dec_client,
 )  # fmt: skip
