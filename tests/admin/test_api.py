@@ -4,7 +4,9 @@ errors as JSON, and an audit event for every call."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
+import jwt
 import pytest
 
 from server.harness import (
@@ -243,17 +245,54 @@ async def test_revoke_user_token_and_everything(admin: Harness) -> None:
 
 
 # -- keys and audit ------------------------------------------------------------------------
+async def signed_with(admin: Harness) -> str:
+    """The kid of a freshly issued ID token."""
+    response = await password_grant(admin, "kid@example.com", "kid-password")
+    assert response.status_code == 200, response.text
+    return str(jwt.get_unverified_header(response.json()["id_token"])["kid"])
+
+
 async def test_keys_status_and_rotation(admin: Harness) -> None:
     before = await call(admin, "GET", "/keys")
     assert before["signing_key"]["algorithm"] == "RS256"
     assert before["signing_key"]["expiry"] is None
     assert before["next_rotation"]
+    assert before["next_key"] is None
+    old = before["signing_key"]["kid"]
+    await call(admin, "POST", "/users", status=201, json={
+        "email": "kid@example.com", "password": "kid-password",
+    })  # fmt: skip
+
+    async def published() -> set[str]:
+        jwks = (await admin.client.get(f"{PREFIX}/keys")).json()["keys"]
+        assert all("d" not in k for k in jwks)
+        return {k["kid"] for k in jwks}
+
+    # Publish first: the new key is in the JWKS at once and signs after the delay.
     after = await call(admin, "POST", "/keys/rotate")
-    assert after["signing_key"]["kid"] != before["signing_key"]["kid"]
-    assert [k["kid"] for k in after["verification_keys"]] == [before["signing_key"]["kid"]]
-    jwks = (await admin.client.get(f"{PREFIX}/keys")).json()["keys"]
-    assert {k["kid"] for k in jwks} == {before["signing_key"]["kid"], after["signing_key"]["kid"]}
-    assert all("d" not in k for k in jwks)
+    assert after["signing_key"]["kid"] == old
+    pending = after["next_key"]
+    assert pending["algorithm"] == "RS256"
+    signs_at = datetime.fromisoformat(pending["signs_at"])
+    delay = admin.runtime.services.keys.propagation_delay
+    assert signs_at == admin.clock() + delay
+    assert await published() == {old, pending["kid"]}
+    # Asked again before it signs: the same key, the same time.
+    again = await call(admin, "POST", "/keys/rotate")
+    assert again["next_key"] == pending
+
+    admin.clock.advance(delay)
+    assert await signed_with(admin) == pending["kid"]
+
+    # The emergency path: a new key signs at once, the compromised one leaves the JWKS.
+    emergency = await call(admin, "POST", "/keys/rotate", params={"now": "true"})
+    new = emergency["signing_key"]["kid"]
+    assert new not in (old, pending["kid"])
+    assert emergency["next_key"] is None
+    assert await published() == {new, old}  # the retired key was never compromised
+    assert await signed_with(admin) == new
+    *_, audited = await events(admin, action="admin.keys.rotate")
+    assert audited["details"] == {"previous_kid": pending["kid"], "kid": new, "at_once": "yes"}
 
 
 async def test_every_state_change_leaves_an_audit_event(admin: Harness) -> None:

@@ -141,10 +141,21 @@ async def test_admin_commands_against_a_real_server(server: PassgateServer) -> N
     # keys
     before = as_json(server, "keys", "status")
     rotated = as_json(server, "keys", "rotate")
-    assert rotated["signing_key"]["kid"] != before["signing_key"]["kid"]
+    assert rotated["signing_key"]["kid"] == before["signing_key"]["kid"]  # publish first
+    pending = rotated["next_key"]["kid"]
+    assert pending != before["signing_key"]["kid"]
+    status = admin(server, "keys", "status")
+    assert f"{pending}  RS256  next" in status
+    assert "signs from" in status
+    out = admin(server, "keys", "rotate")
+    assert out.rstrip().endswith(
+        f"{pending} is published and signs from {rotated['next_key']['signs_at']}"
+    )
+    emergency = as_json(server, "keys", "rotate", "--now")
+    assert emergency["signing_key"]["kid"] not in (before["signing_key"]["kid"], pending)
+    assert emergency["next_key"] is None
     status = admin(server, "keys", "status")
     assert "signing" in status
-    assert "verification" in status
 
     # the audit log saw all of it
     events = as_json(server, "audit", "--action", "admin.", "--limit", "50")["events"]
@@ -159,8 +170,8 @@ async def test_admin_commands_against_a_real_server(server: PassgateServer) -> N
     assert table.splitlines()[0].split()[:4] == ["SEQ", "TIME", "ACTION", "ACTOR"]
     # structured log: audit events are written there as well (audit.log: true)
     logged = [json.loads(line) for line in server.log_path.read_text().splitlines()[1:]]
-    [rotation] = [e for e in logged if e.get("action") == "admin.keys.rotate"]
-    assert (rotation["event"], rotation["actor"]) == ("audit", "admin:ops")
+    rotations = [e for e in logged if e.get("action") == "admin.keys.rotate"]
+    assert [(e["event"], e["actor"]) for e in rotations] == [("audit", "admin:ops")] * 3
     assert ADMIN_TOKEN not in server.log_path.read_text()
     assert "kims-password" not in server.log_path.read_text()
 

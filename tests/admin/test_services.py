@@ -288,15 +288,33 @@ async def test_keys_status_and_rotation(world: World) -> None:
     assert before.signing is not None
     assert before.verification == ()
     after = await service.rotate(ACTOR)
-    assert after.signing is not None
-    assert after.signing.kid != before.signing.kid
-    assert [key.kid for key in after.verification] == [before.signing.kid]
-    assert after.verification[0].expiry is not None
-    assert after.verification[0].expiry > world.clock()
+    assert after.signing == before.signing  # publish first, sign later
+    assert after.pending is not None
+    assert after.pending.kid != before.signing.kid
+    assert after.pending.signs_at == world.clock() + manager.propagation_delay
     event = await world.last()
     assert event.action == "admin.keys.rotate"
-    assert event.details == {"kid": after.signing.kid, "previous_kid": before.signing.kid}
-    assert "d" not in (await manager.jwks())["keys"][0]  # no private material anywhere
+    assert event.details == {
+        "kid": after.pending.kid,
+        "previous_kid": before.signing.kid,
+        "signs_at": after.pending.signs_at.isoformat(),
+    }
+    world.clock.advance(manager.propagation_delay)
+    await manager.refresh()
+    promoted = await service.status(ACTOR)
+    assert promoted.signing is not None
+    assert promoted.signing.kid == after.pending.kid
+    assert [key.kid for key in promoted.verification] == [before.signing.kid]
+    assert promoted.verification[0].expiry is not None
+    assert promoted.verification[0].expiry > world.clock()
+    assert promoted.pending is None
+    for jwk in (await manager.jwks())["keys"]:
+        assert "d" not in jwk  # no private material anywhere
+
+    now = await service.rotate(ACTOR, now=True)
+    assert now.signing is not None
+    assert now.signing.kid != after.pending.kid
+    assert (await world.last()).details["at_once"] == "yes"
 
 
 async def test_authenticator() -> None:

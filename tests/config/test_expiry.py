@@ -215,3 +215,53 @@ def test_bad_encryption_keys(
     found = problems(with_signer(**options), environ)
     assert message in found[where], found
     assert not any(KEY_A in text or KEY_B in text for text in found.values())
+
+
+def test_key_propagation_defaults() -> None:
+    signer = load(document()).local_signer()
+    assert signer.keys_reload_interval == timedelta(seconds=30)
+    assert signer.jwks_max_age == timedelta(seconds=60)
+    assert signer.minimum_propagation_delay() == timedelta(minutes=2)
+    # The minimum, but never under 5 minutes.
+    assert signer.effective_propagation_delay() == timedelta(minutes=5)
+    slow = load(with_signer(keysReloadInterval="5m", jwksMaxAge="1m")).local_signer()
+    assert slow.effective_propagation_delay() == timedelta(minutes=11)
+
+
+def test_a_propagation_delay_below_the_minimum_is_refused() -> None:
+    found = problems(with_signer(keysReloadInterval="10s", jwksMaxAge="5s", propagationDelay="24s"))
+    assert found == {
+        "signer.config.propagationDelay": "must be at least twice keysReloadInterval plus "
+        "jwksMaxAge (25s): a replica would sign with a key another replica does not publish yet"
+    }
+    exact = load(with_signer(keysReloadInterval="10s", jwksMaxAge="5s", propagationDelay="25s"))
+    assert exact.local_signer().effective_propagation_delay() == timedelta(seconds=25)
+    assert problems(with_signer(keysReloadInterval="0s", jwksMaxAge="-1s")) == {
+        "signer.config.keysReloadInterval": "must be greater than zero",
+        "signer.config.jwksMaxAge": "must not be negative",
+    }
+
+
+def test_a_rotation_period_shorter_than_the_delay_is_a_warning() -> None:
+    config = load(with_expiry(signingKeys="2m"))
+    assert config.warnings == [
+        "expiry.signingKeys: is shorter than the propagation delay (5m0s): a new key is "
+        "published that long before it signs, so keys rotate that often at most"
+    ]
+
+    def key_warnings(**options: Any) -> list[str]:
+        doc = document(enablePasswordDB=True, signer={"type": "local", "config": options})
+        return [warning.split(":")[0] for warning in load(doc).warnings]
+
+    assert key_warnings(keysRotationPeriod="1m", propagationDelay="3m") == [
+        "signer.config.keysRotationPeriod"
+    ]
+    assert (
+        key_warnings(
+            keysRotationPeriod="1m",
+            keysReloadInterval="10s",
+            jwksMaxAge="0s",
+            propagationDelay="20s",
+        )
+        == []
+    )

@@ -12,7 +12,13 @@ import pytest
 from conformance import samples
 from conformance.base import Boom, Conformance
 from passgate.storage.base import AlreadyExistsError, NotFoundError, Storage
-from passgate.storage.models import Keys, LoginAttempts, RefreshTokenRef, VerificationKey
+from passgate.storage.models import (
+    Keys,
+    LoginAttempts,
+    PendingKey,
+    RefreshTokenRef,
+    VerificationKey,
+)
 
 
 def _boom(_: Any) -> Any:
@@ -222,6 +228,19 @@ class CrudConformance(Conformance):
         assert await storage.get_keys() == cleared
         assert cleared.signing_key is None
         assert cleared.signing_key_pub == public
+        # The pending key (published before it signs) round-trips and clears too.
+        pending = PendingKey(
+            {**jwk, "kid": "k2"},
+            {**public, "kid": "k2"},
+            samples.NOW.astimezone(samples.PLUS_0530) + timedelta(minutes=5),
+        )
+        with_pending = dataclasses.replace(keys, next_key=pending)
+        assert await storage.update_keys(lambda old: with_pending) == with_pending
+        assert await storage.get_keys() == with_pending
+        assert (await storage.get_keys()).next_key == pending
+        promoted = await storage.update_keys(lambda old: dataclasses.replace(old, next_key=None))
+        assert promoted.next_key is None
+        assert await storage.get_keys() == promoted
 
     async def test_device_request(self, storage: Storage) -> None:
         req = samples.device_request()

@@ -11,7 +11,7 @@ import anyio
 import pytest
 
 from passgate.clock import FrozenClock
-from passgate.keys import KeyManager
+from passgate.keys import InvalidSignatureError, KeyManager
 from passgate.keys.at_rest import (
     load_server_secret,
     open_private_jwk,
@@ -30,8 +30,8 @@ OLD, NEW = "old-key-" + "o" * 32, "new-key-" + "n" * 32
 CLOCK = FrozenClock(datetime(2030, 1, 1, tzinfo=UTC))
 
 
-def manager(storage: MemoryStorage, ring: KeyRing) -> KeyManager:
-    return KeyManager(storage, CLOCK, rotation_period=PERIOD, id_token_lifetime=LIFETIME, ring=ring)
+def manager(storage: MemoryStorage, ring: KeyRing, clock: FrozenClock = CLOCK) -> KeyManager:
+    return KeyManager(storage, clock, rotation_period=PERIOD, id_token_lifetime=LIFETIME, ring=ring)
 
 
 def private_numbers(jwk: dict[str, object]) -> list[str]:
@@ -85,10 +85,30 @@ async def test_rotation_seals_new_keys_too() -> None:
     keys = manager(storage, KeyRing(NEW))
     await keys.start()
     old_token = await keys.sign({"sub": "before"})
-    await keys.rotate_now(keep_previous=True)
+    await keys.publish_next()
+    pending = (await storage.get_keys()).next_key
+    assert pending is not None
+    assert signing_key_sealed_with(pending.private_jwk) == KeyRing(NEW).current_id
+    await keys.replace_now(keep_retired=True)
     stored = await storage.get_keys()
     assert signing_key_sealed_with(stored.signing_key) == KeyRing(NEW).current_id
-    assert await keys.verify(old_token) == {"sub": "before"}
+    with pytest.raises(InvalidSignatureError):  # the compromised key is gone
+        await keys.verify(old_token)
+
+
+async def test_a_pending_key_is_resealed_with_the_signing_key() -> None:
+    storage, clock = MemoryStorage(), FrozenClock(CLOCK())
+    plain = manager(storage, KeyRing(), clock)
+    await plain.start()
+    published = await plain.publish_next()
+    sealed = manager(storage, KeyRing(NEW), clock)
+    await sealed.start()
+    stored = await storage.get_keys()
+    assert stored.next_key is not None
+    assert signing_key_sealed_with(stored.signing_key) == KeyRing(NEW).current_id
+    assert signing_key_sealed_with(stored.next_key.private_jwk) == KeyRing(NEW).current_id
+    clock.advance(published.signs_at - clock())
+    assert header_kid(await sealed.sign({})) == published.kid
 
 
 async def test_a_key_in_the_clear_is_sealed_at_start_and_its_tokens_still_verify() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -30,6 +31,9 @@ from .test_rotation import rfc7638_thumbprint
 PERIOD = timedelta(hours=6)
 LIFETIME = timedelta(hours=24)
 REFRESH = timedelta(seconds=30)
+MAX_AGE = timedelta(seconds=60)
+# The default: a new key is published this long before it signs.
+DELAY = 2 * REFRESH + MAX_AGE
 # How long a retired key keeps verifying: the token lifetime plus one refresh interval
 # (a replica with a stale cache may sign with the old key that much longer).
 RETENTION = LIFETIME + REFRESH
@@ -67,6 +71,7 @@ def manager(
         id_token_lifetime=kwargs.get("id_token_lifetime", LIFETIME),
         algorithm=algorithm,
         refresh_interval=kwargs.get("refresh_interval", REFRESH),
+        propagation_delay=kwargs.get("propagation_delay"),
     )
 
 
@@ -166,28 +171,46 @@ async def test_per_request_calls_do_not_touch_storage(clock: FrozenClock) -> Non
     assert (storage.reads, storage.writes) == (reads, writes)
 
 
+def kids(jwks: dict[str, list[dict[str, object]]]) -> list[object]:
+    return [jwk["kid"] for jwk in jwks["keys"]]
+
+
 @pytest.mark.anyio
-async def test_a_token_verifies_after_rotation_until_its_key_expires(clock: FrozenClock) -> None:
-    storage = MemoryStorage()
+async def test_a_new_key_is_published_before_it_signs(clock: FrozenClock) -> None:
+    storage = CountingStorage()
     period = 3 * LIFETIME  # no second rotation while we watch the retired key expire
     keys = manager(storage, clock, rotation_period=period)
     await keys.start()
     old_token = await keys.sign({"sub": "before"})
     old_kid = header_of(old_token)["kid"]
 
-    clock.advance(period)
-    assert await keys.rotate_if_due()
-    rotated_at = clock()
-    new_token = await keys.sign({"sub": "after"})
-    assert header_of(new_token)["kid"] != old_kid
+    clock.advance(period - DELAY)
+    assert await keys.refresh()  # publishes the next key
     stored = await storage.get_keys()
+    assert stored.next_key is not None
+    new_kid = stored.next_key.public_jwk["kid"]
+    assert stored.next_key.signs_at == clock() + DELAY
+    assert kids(await keys.jwks()) == [old_kid, new_kid]
+    assert header_of(await keys.sign({}))["kid"] == old_kid
+
+    # Its time comes on our clock: it signs at once, without waiting for a write.
+    clock.advance(DELAY - timedelta(seconds=1))
+    assert header_of(await keys.sign({}))["kid"] == old_kid
+    clock.advance(timedelta(seconds=1))
+    storage.failing = True
+    new_token = await keys.sign({"sub": "after"})
+    assert header_of(new_token)["kid"] == new_kid
+    storage.failing = False
+
+    assert await keys.refresh()  # storage records the promotion
+    promoted_at = clock()
+    stored = await storage.get_keys()
+    assert stored.signing_key_pub is not None
+    assert stored.signing_key_pub["kid"] == new_kid
     assert [(v.public_jwk["kid"], v.expiry) for v in stored.verification_keys] == [
-        (old_kid, rotated_at + RETENTION)
+        (old_kid, promoted_at + RETENTION)
     ]
-    assert {jwk["kid"] for jwk in (await keys.jwks())["keys"]} == {
-        old_kid,
-        header_of(new_token)["kid"],
-    }
+    assert kids(await keys.jwks()) == [new_kid, old_kid]
     assert await keys.verify(old_token) == {"sub": "before"}
 
     clock.advance(RETENTION - timedelta(seconds=1))
@@ -195,18 +218,60 @@ async def test_a_token_verifies_after_rotation_until_its_key_expires(clock: Froz
     clock.advance(timedelta(seconds=1))
     with pytest.raises(InvalidSignatureError):
         await keys.verify(old_token)
-    assert [jwk["kid"] for jwk in (await keys.jwks())["keys"]] == [header_of(new_token)["kid"]]
+    assert kids(await keys.jwks()) == [new_kid]
     assert await keys.verify(new_token) == {"sub": "after"}
 
 
 @pytest.mark.anyio
-async def test_signing_when_rotation_is_overdue_rotates_first(clock: FrozenClock) -> None:
-    keys = manager(MemoryStorage(), clock)
+async def test_signing_when_publication_is_due_publishes_first(clock: FrozenClock) -> None:
+    storage = CountingStorage()
+    keys = manager(storage, clock)
     await keys.start()
     before = header_of(await keys.sign({}))["kid"]
-    clock.advance(PERIOD)
-    after = header_of(await keys.sign({}))["kid"]
-    assert after != before
+    clock.advance(PERIOD)  # overdue: nobody published the next key in time
+    assert header_of(await keys.sign({}))["kid"] == before
+    pending = (await storage.get_keys()).next_key
+    assert pending is not None
+    assert pending.signs_at == clock() + DELAY
+    writes = storage.writes
+    clock.advance(DELAY)
+    assert header_of(await keys.sign({}))["kid"] == pending.public_jwk["kid"]
+    # The promotion is written once, then nothing until the next publication.
+    for _ in range(3):
+        await keys.sign({})
+    assert storage.writes == writes + 1
+
+
+@pytest.mark.anyio
+async def test_publish_next_reports_when_the_key_signs(clock: FrozenClock) -> None:
+    storage = MemoryStorage()
+    keys = manager(storage, clock)
+    await keys.start()
+    signing = kids(await keys.jwks())
+    first = await keys.publish_next()
+    assert first.created
+    assert first.signs_at == clock() + DELAY
+    assert kids(await keys.jwks()) == [*signing, first.kid]
+    clock.advance(timedelta(seconds=10))
+    # Asked again: the key already published is kept, and so is its time.
+    assert await keys.publish_next() == dataclasses.replace(first, created=False)
+    clock.advance(DELAY)
+    assert header_of(await keys.sign({}))["kid"] == first.kid
+
+
+@pytest.mark.anyio
+async def test_replace_now_signs_at_once_and_drops_the_compromised_key(
+    clock: FrozenClock,
+) -> None:
+    storage = MemoryStorage()
+    keys = manager(storage, clock)
+    await keys.start()
+    compromised = header_of(await keys.sign({}))["kid"]
+    pending = await keys.publish_next()
+    new_kid = await keys.replace_now(keep_retired=True)
+    assert header_of(await keys.sign({}))["kid"] == new_kid
+    assert kids(await keys.jwks()) == [new_kid]
+    assert compromised != new_kid != pending.kid
 
 
 @pytest.mark.anyio
@@ -215,15 +280,22 @@ async def test_two_managers_on_one_storage_rotate_once(clock: FrozenClock) -> No
     first, second = manager(storage, clock), manager(storage, clock)
     await first.start()
     await second.start()
-    clock.advance(PERIOD)
+    clock.advance(PERIOD - DELAY)
     # Both read "due" and generate a key before either writes: a real race.
-    results = await asyncio.gather(first.rotate_if_due(), second.rotate_if_due())
+    results = await asyncio.gather(first.refresh(), second.refresh())
+    assert sorted(results) == [False, True]
+    stored = await storage.get_keys()
+    assert stored.next_key is not None
+    assert await first.jwks() == await second.jwks()
+    assert len((await first.jwks())["keys"]) == 2
+    clock.advance(DELAY)
+    results = await asyncio.gather(first.refresh(), second.refresh())
     assert sorted(results) == [False, True]
     stored = await storage.get_keys()
     assert len(stored.verification_keys) == 1
     assert stored.next_rotation == clock() + PERIOD
-    assert await first.jwks() == await second.jwks()
     token = await first.sign({"sub": "x"})
+    assert header_of(token)["kid"] == header_of(await second.sign({}))["kid"]
     assert await second.verify(token) == {"sub": "x"}
 
 
@@ -231,10 +303,10 @@ async def test_two_managers_on_one_storage_rotate_once(clock: FrozenClock) -> No
 async def test_two_managers_on_one_sqlite_file_rotate_once(
     clock: FrozenClock, tmp_path: Path
 ) -> None:
-    # Runs once the SQLite backend (written in parallel) exists.
-    sqlite = pytest.importorskip("passgate.storage.sql.sqlite")
+    from passgate.storage.sql.sqlite import SQLiteStorage
+
     path = str(tmp_path / "passgate.sqlite3")
-    storages = [sqlite.SQLiteStorage(path), sqlite.SQLiteStorage(path)]
+    storages = [SQLiteStorage(path), SQLiteStorage(path)]
     for storage in storages:
         await storage.open()
     try:
@@ -242,11 +314,16 @@ async def test_two_managers_on_one_sqlite_file_rotate_once(
         await first.start()
         await second.start()
         assert await first.jwks() == await second.jwks()
-        clock.advance(PERIOD)
-        results = await asyncio.gather(first.rotate_if_due(), second.rotate_if_due())
+        clock.advance(PERIOD - DELAY)
+        results = await asyncio.gather(first.refresh(), second.refresh())
+        assert sorted(results) == [False, True]
+        assert await first.jwks() == await second.jwks()
+        clock.advance(DELAY)
+        results = await asyncio.gather(first.refresh(), second.refresh())
         assert sorted(results) == [False, True]
         stored = await storages[0].get_keys()
         assert len(stored.verification_keys) == 1
+        assert stored.next_key is None
         assert stored.next_rotation == clock() + PERIOD
         assert await first.jwks() == await second.jwks()
         assert await second.verify(await first.sign({"sub": "x"})) == {"sub": "x"}
@@ -256,14 +333,13 @@ async def test_two_managers_on_one_sqlite_file_rotate_once(
 
 
 @pytest.mark.anyio
-async def test_a_key_another_replica_just_rotated_in_verifies(clock: FrozenClock) -> None:
+async def test_a_key_another_replica_just_put_in_verifies(clock: FrozenClock) -> None:
     storage = MemoryStorage()
-    # The other replica's clock runs ahead: it rotates while ours is not due yet.
-    ahead = FrozenClock(clock() + PERIOD)
-    ours, theirs = manager(storage, clock), manager(storage, ahead)
+    ours, theirs = manager(storage, clock), manager(storage, clock)
     await ours.start()
+    await theirs.start()
     clock.advance(timedelta(seconds=5))  # past the unknown-kid reload throttle
-    assert await theirs.rotate_if_due()
+    await theirs.replace_now(keep_retired=True)  # the emergency path: no publication
     token = await theirs.sign({"sub": "x"})
     assert await ours.verify(token) == {"sub": "x"}
 
@@ -273,9 +349,9 @@ async def test_run_forever_refreshes_and_survives_errors(
     clock: FrozenClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     storage = CountingStorage()
-    ahead = FrozenClock(clock() + PERIOD)
-    ours = manager(storage, clock, refresh_interval=timedelta(milliseconds=10))
-    theirs = manager(storage, ahead)
+    fast = timedelta(milliseconds=10)
+    ours = manager(storage, clock, refresh_interval=fast)
+    theirs = manager(storage, clock)
     await ours.start()
     storage.failing = True
     task = asyncio.create_task(ours.run_forever())
@@ -286,15 +362,14 @@ async def test_run_forever_refreshes_and_survives_errors(
 
         await eventually(logged)
         storage.failing = False
-        assert await theirs.rotate_if_due()
-        new_kid = header_of(await theirs.sign({}))["kid"]
+        new_kid = (await theirs.publish_next()).kid
 
-        # Not yet due on our clock, and jwks() reads only the cache: only the background
-        # refresh can show us the new key.
+        # jwks() reads only the cache: only the background refresh can show us the key.
         async def refreshed() -> bool:
-            return new_kid in {jwk["kid"] for jwk in (await ours.jwks())["keys"]}
+            return new_kid in kids(await ours.jwks())
 
         await eventually(refreshed)
+        clock.advance(DELAY)
         assert header_of(await ours.sign({}))["kid"] == new_kid
         assert not task.done()
     finally:
@@ -322,7 +397,31 @@ async def test_storage_failure_at_rotation_time_keeps_signing(
     assert storage.reads == reads
     storage.failing = False
     clock.advance(REFRESH)
+    assert header_of(await keys.sign({}))["kid"] == old_kid  # published now, signs later
+    clock.advance(DELAY)
     assert header_of(await keys.sign({}))["kid"] != old_kid
+
+
+@pytest.mark.anyio
+async def test_the_jwks_document_is_built_once_per_key_set(clock: FrozenClock) -> None:
+    keys = manager(MemoryStorage(), clock, rotation_period=2 * DELAY)
+    await keys.start()
+    document = await keys.jwks_document()
+    assert json.loads(document.body) == await keys.jwks()
+    assert document.max_age == 60
+    assert await keys.jwks_document() is document
+    clock.advance(DELAY)
+    await keys.refresh()  # the next key is published: a new document, a new ETag
+    published = await keys.jwks_document()
+    assert published.etag != document.etag
+    assert json.loads(published.body) == await keys.jwks()
+    clock.advance(DELAY)
+    await keys.refresh()  # promoted: the old key verifies until its expiry
+    promoted = await keys.jwks_document()
+    assert promoted.valid_until == clock() + RETENTION
+    assert len(json.loads(promoted.body)["keys"]) == 2
+    clock.advance(RETENTION)
+    assert len(json.loads((await keys.jwks_document()).body)["keys"]) < 3
 
 
 @pytest.mark.anyio
@@ -341,6 +440,9 @@ def test_settings_are_validated() -> None:
     for name in ("rotation_period", "id_token_lifetime", "refresh_interval"):
         with pytest.raises(ValueError, match=name):
             manager(storage, clock, "RS256", **{name: timedelta(0)})
+    with pytest.raises(ValueError, match="propagation_delay must be at least"):
+        manager(storage, clock, propagation_delay=DELAY - timedelta(seconds=1))
+    assert manager(storage, clock, propagation_delay=DELAY).propagation_delay == DELAY
 
 
 # -- what verify refuses ------------------------------------------------------------------

@@ -3,6 +3,7 @@ missing, bad, expired and revoked tokens."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import httpx
@@ -71,6 +72,32 @@ async def test_keys_publish_only_public_rsa_keys(harness: Harness) -> None:
         assert key["kty"] == "RSA"
         assert key["use"] == "sig"
         assert not {"d", "p", "q", "dp", "dq", "qi"} & set(key), key
+
+
+async def test_keys_carry_cache_control_and_an_etag(harness: Harness) -> None:
+    response = await harness.client.get(f"{PREFIX}/keys")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    # Never longer than the time a new key is published before it signs.
+    assert response.headers["cache-control"] == "public, max-age=60, must-revalidate"
+    etag = response.headers["etag"]
+    assert re.fullmatch(r'"[0-9a-f]{32}"', etag), etag
+    # RFC 9110 §13.1.2: If-None-Match compares weakly, takes lists and "*".
+    for header in (etag, f"W/{etag}", f'"other", {etag}', "*"):
+        unchanged = await harness.client.get(f"{PREFIX}/keys", headers={"if-none-match": header})
+        assert unchanged.status_code == 304, header
+        assert unchanged.content == b""
+        assert unchanged.headers["etag"] == etag
+        assert unchanged.headers["cache-control"] == response.headers["cache-control"]
+    changed = await harness.client.get(f"{PREFIX}/keys", headers={"if-none-match": '"old"'})
+    assert changed.status_code == 200
+    assert changed.content == response.content
+    # A new key published: a new document, a new validator.
+    await harness.runtime.services.keys.publish_next()
+    rotated = await harness.client.get(f"{PREFIX}/keys", headers={"if-none-match": etag})
+    assert rotated.status_code == 200
+    assert rotated.headers["etag"] != etag
+    assert len(rotated.json()["keys"]) == len(response.json()["keys"]) + 1
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/healthz/live", "/healthz/ready"])

@@ -1024,8 +1024,11 @@ async def test_oidcc_refresh_token(suite: Suite) -> None:
 
 # == key rotation ========================================================================
 async def test_oidcc_server_rotate_keys(anyio_backend: str) -> None:
-    """The tester rotates through the admin API between two JWKS fetches; tokens signed
-    before still verify against the new set, tokens after use the new key."""
+    """The tester rotates through the admin API between two JWKS fetches: the new set
+    holds a new key at once (VerifyNewJwksHasNewSigningKey) and still the old one
+    (VerifyNewJwksStillHasOldSigningKey); tokens signed before still verify against it,
+    and once the propagation delay has passed new tokens use the new key (the module
+    does not check this; we do)."""
     async with running(oidf_config(extra=ADMIN_SECTION)) as harness:
         suite = await Suite.start(harness)
         before = await suite.flow()
@@ -1044,6 +1047,9 @@ async def test_oidcc_server_rotate_keys(anyio_backend: str) -> None:
         )
         assert (await suite.userinfo(before.access_token)).status_code == 200
         suite.jwks = jwks
+        same = await suite.flow()
+        assert jwt.get_unverified_header(same.id_token)["kid"] in old_kids  # published first
+        harness.clock.advance(harness.runtime.services.keys.propagation_delay)
         after = await suite.flow()
         assert jwt.get_unverified_header(after.id_token)["kid"] in new_kids - old_kids
 

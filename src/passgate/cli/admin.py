@@ -222,6 +222,10 @@ def _show_keys(target: Target, body: Row) -> None:
     signing = body.get("signing_key") or {}
     rows = [{"kid": signing.get("kid"), "algorithm": signing.get("algorithm"),
              "use": "signing", "expiry": f"rotates {body.get('next_rotation')}"}]  # fmt: skip
+    pending = body.get("next_key")
+    if pending:
+        rows.append({"kid": pending.get("kid"), "algorithm": pending.get("algorithm"),
+                     "use": "next", "expiry": f"signs from {pending.get('signs_at')}"})  # fmt: skip
     rows += [{**key, "use": "verification"} for key in body.get("verification_keys", [])]
     columns = (("KID", "kid"), ("ALG", "algorithm"), ("USE", "use"), ("EXPIRY", "expiry"))
     target.show(body, rows, columns)
@@ -237,10 +241,32 @@ def keys_status(target: Target) -> None:
 
 
 @keys.command("rotate")
+@click.option(
+    "--now",
+    "at_once",
+    is_flag=True,
+    help="For a compromised key: sign with a new key at once and drop the current one "
+    "from the JWKS. Verifiers refuse the new tokens until they fetch the JWKS again.",
+)
 @pass_target
-def keys_rotate(target: Target) -> None:
-    """Sign with a new key now; the previous one keeps verifying its tokens."""
-    _show_keys(target, target.request("POST", "/keys/rotate"))
+def keys_rotate(target: Target, /, at_once: bool) -> None:
+    """Publish a new signing key now. It is in every replica's JWKS at once and signs
+    after the propagation delay; the previous key keeps verifying its tokens."""
+    body = target.request("POST", "/keys/rotate", params={"now": "true"} if at_once else {})
+    _show_keys(target, body)
+    if target.output != "table":
+        return
+    signing = (body.get("signing_key") or {}).get("kid")
+    pending = body.get("next_key") or {}
+    if at_once:
+        click.echo(
+            f"{signing} signs now and the previous key is gone from the JWKS: verifiers may "
+            "refuse new tokens until they fetch the JWKS again, and other replicas sign "
+            "with the old key until they re-read the keys (signer.config.keysReloadInterval)",
+            err=True,
+        )
+    elif pending:
+        click.echo(f"{pending.get('kid')} is published and signs from {pending.get('signs_at')}")
 
 
 AUDIT_COLUMNS = (

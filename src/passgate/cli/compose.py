@@ -183,12 +183,16 @@ async def build(
 
 async def _wire(config: Config, clock: Clock, storage: Storage) -> Runtime:
     ring = KeyRing(*config.encryption_keys())
+    signer = config.local_signer()
     keys = KeyManager(
         storage,
         clock,
         rotation_period=config.key_rotation_period(),
         id_token_lifetime=config.expiry.id_tokens,
         algorithm=config.signing_algorithm(),
+        refresh_interval=signer.keys_reload_interval,
+        jwks_max_age=signer.jwks_max_age,
+        propagation_delay=signer.effective_propagation_delay(),
         ring=ring,
     )
     await keys.start()
@@ -204,7 +208,7 @@ async def _wire(config: Config, clock: Clock, storage: Storage) -> Runtime:
         storage, clock, token_lifetime=settings.id_token_lifetime, policy=settings.refresh,
         audit=audit,
     )  # fmt: skip
-    revocations = RevocationCache(storage, clock, on_revoke_all=keys.rotate_if_due)
+    revocations = RevocationCache(storage, clock, on_revoke_all=keys.refresh)
     await revocations.load()
     notifier = BackchannelNotifier(issuer=config.issuer, keys=keys, clock=clock, audit=audit)
     revoker = Revoker(

@@ -19,10 +19,11 @@ from passgate.config.base import Loc
 from passgate.config.builtin import BUILT_IN_CLIENTS
 from passgate.config.clients import StaticClient, StaticPassword
 from passgate.config.connectors import PASSWORD_CONNECTOR_TYPES, ConnectorConfig
-from passgate.config.expiry import ExpiryConfig, SignerConfig
+from passgate.config.expiry import ExpiryConfig, LocalSignerConfig, SignerConfig
 from passgate.config.fields import is_loopback_host
 from passgate.config.oauth2 import OAuth2Config
 from passgate.config.server import WebConfig
+from passgate.durations import format_duration
 
 __all__ = ["Finding", "Findings", "cross_check", "run_checks"]
 
@@ -203,9 +204,20 @@ def _allowed_connectors(
 
 @cross_check("signer", "expiry")
 def _signer(signer: SignerConfig | None, expiry: ExpiryConfig) -> Iterator[Finding]:
+    local = signer.local() if signer is not None else LocalSignerConfig()
+    period = local.keys_rotation_period or expiry.signing_keys
+    delay = local.effective_propagation_delay()
+    if period < delay:
+        yield (
+            "warning",
+            ("signer", "config", "keysRotationPeriod")
+            if local.keys_rotation_period is not None
+            else ("expiry", "signingKeys"),
+            f"is shorter than the propagation delay ({format_duration(delay)}): a new key "
+            "is published that long before it signs, so keys rotate that often at most",
+        )
     if signer is None:
         return
-    local = signer.local()
     if local.keys_rotation_period is not None and "signing_keys" in expiry.model_fields_set:
         yield (
             "warning",

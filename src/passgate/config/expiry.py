@@ -10,6 +10,10 @@ signing key's private half and the shared server secrets in storage;
 Dex's ``secret``/``secretEnv``, each has an ``...Env`` form naming environment variables
 read at load; after validation ``encryptionKey`` and ``previousEncryptionKeys`` hold the
 values.
+
+``signer.config.keysReloadInterval``, ``jwksMaxAge`` and ``propagationDelay`` (Passgate's
+too) time key rotation across replicas: a new key is published ``propagationDelay``
+before any replica signs with it (see ``keys/rotation``).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from passgate.config.base import DexModel, Loc, custom_error, environ_of, raise_issues
 from passgate.config.environ import from_env, value_or_env
 from passgate.config.fields import Duration, PositiveDuration
+from passgate.durations import format_duration
 
 __all__ = [
     "SIGNING_ALGORITHMS",
@@ -37,6 +42,12 @@ __all__ = [
 SIGNING_ALGORITHMS = ("RS256", "ES256")
 # The same as passgate.keys.encryption.MIN_KEY_LENGTH: HKDF does not stretch the key.
 MIN_ENCRYPTION_KEY_LENGTH = 32
+# The same as passgate.keys.manager's defaults.
+DEFAULT_KEYS_RELOAD_INTERVAL = timedelta(seconds=30)
+DEFAULT_JWKS_MAX_AGE = timedelta(seconds=60)
+# A margin over the minimum (2 min with the defaults) for verifiers that cache the JWKS
+# for a fixed time whatever Cache-Control says.
+DEFAULT_PROPAGATION_DELAY = timedelta(minutes=5)
 
 
 class RefreshTokenExpiry(DexModel):
@@ -65,6 +76,40 @@ class LocalSignerConfig(DexModel):
 
     keys_rotation_period: PositiveDuration | None = Field(default=None, alias="keysRotationPeriod")
     algorithm: str = "RS256"
+    # Passgate's: how often each replica re-reads the keys, the JWKS max-age, and how long
+    # a new key is published before it signs (None: the minimum, at least 5 minutes).
+    keys_reload_interval: PositiveDuration = Field(
+        default=DEFAULT_KEYS_RELOAD_INTERVAL, alias="keysReloadInterval"
+    )
+    jwks_max_age: Duration = Field(default=DEFAULT_JWKS_MAX_AGE, alias="jwksMaxAge")
+    propagation_delay: PositiveDuration | None = Field(default=None, alias="propagationDelay")
+
+    def minimum_propagation_delay(self) -> timedelta:
+        """Twice the reload interval plus the JWKS max-age: every replica has re-read the
+        keys (with one failed read allowed), and every cache has expired."""
+        return 2 * self.keys_reload_interval + self.jwks_max_age
+
+    def effective_propagation_delay(self) -> timedelta:
+        if self.propagation_delay is not None:
+            return self.propagation_delay
+        return max(self.minimum_propagation_delay(), DEFAULT_PROPAGATION_DELAY)
+
+    @model_validator(mode="after")
+    def _delay_covers_reloads(self) -> LocalSignerConfig:
+        minimum = self.minimum_propagation_delay()
+        if self.propagation_delay is not None and self.propagation_delay < minimum:
+            raise_issues(
+                type(self).__name__,
+                [
+                    (
+                        ("propagationDelay",),
+                        "must be at least twice keysReloadInterval plus jwksMaxAge "
+                        f"({format_duration(minimum)}): a replica would sign with a key "
+                        "another replica does not publish yet",
+                    )
+                ],
+            )
+        return self
 
     @field_validator("algorithm")
     @classmethod

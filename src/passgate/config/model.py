@@ -26,7 +26,7 @@ from passgate.config.base import DexModel, collect_notes, fold_keys, format_loc,
 from passgate.config.checks import run_checks
 from passgate.config.clients import StaticClient, StaticPassword
 from passgate.config.connectors import ConnectorConfig
-from passgate.config.expiry import ExpiryConfig, SignerConfig
+from passgate.config.expiry import ExpiryConfig, LocalSignerConfig, SignerConfig
 from passgate.config.fields import check_issuer
 from passgate.config.forward_auth import ForwardAuthConfig
 from passgate.config.kubernetes import KubernetesConfig
@@ -96,6 +96,10 @@ class Config(DexModel):
             if period is not None:
                 return period
         return self.expiry.signing_keys
+
+    def local_signer(self) -> LocalSignerConfig:
+        """``signer.config``, with every default when there is no ``signer`` section."""
+        return self.signer.local() if self.signer is not None else LocalSignerConfig()
 
     def encryption_keys(self) -> tuple[str, tuple[str, ...]]:
         """``signer.config.encryptionKey`` ("" when not set) and the previous keys."""

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 
 from passgate.clock import Clock
 from passgate.keys.encryption import EncryptionKeyError, KeyRing, sealed_with
+from passgate.keys.rotation import kid_of
 from passgate.storage.base import AlreadyExistsError, NotFoundError, Storage
 from passgate.storage.models import Keys, ServerSecret
 
@@ -89,28 +90,51 @@ def open_private_jwk(ring: KeyRing, stored: Mapping[str, object], kid: str) -> d
     return jwk
 
 
-async def reseal_signing_key(storage: Storage, ring: KeyRing) -> Keys | None:
-    """Bring the stored signing key into the form ``ring`` asks for (sealed with its
-    current key, or in the clear without one); the stored key set when this call changed
-    it, else ``None``. Raises :class:`EncryptionKeyError` when it cannot be opened."""
-    keys = await storage.get_keys()
-    seen, public = keys.signing_key, keys.signing_key_pub
-    if seen is None or public is None or not ring.needs_reseal(_sealed_text(seen)):
+def _resealed(
+    ring: KeyRing, stored: Mapping[str, object] | None, public: Mapping[str, object] | None
+) -> dict[str, object] | None:
+    """``stored`` in the form ``ring`` asks for, or ``None`` when it is in that form."""
+    if stored is None or public is None or not ring.needs_reseal(_sealed_text(stored)):
         return None
-    kid = str(public.get("kid", ""))
-    new = seal_private_jwk(ring, open_private_jwk(ring, seen, kid), kid)
+    kid = kid_of(public)
+    return seal_private_jwk(ring, open_private_jwk(ring, stored, kid), kid)
+
+
+async def reseal_signing_key(storage: Storage, ring: KeyRing) -> Keys | None:
+    """Bring the stored signing key and the pending one into the form ``ring`` asks for
+    (sealed with its current key, or in the clear without one); the stored key set when
+    this call changed it, else ``None``. Raises :class:`EncryptionKeyError` when a key
+    cannot be opened."""
+    keys = await storage.get_keys()
+    pending = keys.next_key
+    signing = _resealed(ring, keys.signing_key, keys.signing_key_pub)
+    pending_key = (
+        None if pending is None else _resealed(ring, pending.private_jwk, pending.public_jwk)
+    )
+    if signing is None and pending_key is None:
+        return None
+    wanted = dataclasses.replace(
+        keys,
+        signing_key=keys.signing_key if signing is None else signing,
+        next_key=(
+            pending
+            if pending is None or pending_key is None
+            else dataclasses.replace(pending, private_jwk=pending_key)
+        ),
+    )
 
     def updater(old: Keys) -> Keys:
         # Another replica re-sealed (or rotated) first: leave its result.
-        return dataclasses.replace(old, signing_key=new) if old.signing_key == seen else old
+        return wanted if old == keys else old
 
     result = await storage.update_keys(updater)
-    if result.signing_key != new:
+    if result != wanted:
         return None
+    kid = kid_of(keys.signing_key_pub)
     if ring.seals:
-        log.info("encrypted the signing key %s with encryption key %s", kid, ring.current_id)
+        log.info("encrypted the signing keys (%s) with encryption key %s", kid, ring.current_id)
     else:
-        log.warning("stored the signing key %s in the clear (no encryptionKey is set)", kid)
+        log.warning("stored the signing keys (%s) in the clear (no encryptionKey is set)", kid)
     return result
 
 

@@ -323,7 +323,7 @@ class Revoker:
         kid = ""
         if rotate_keys and self._keys is not None:
             try:
-                kid = await self._keys.rotate_now(keep_previous=False)
+                kid = await self._keys.replace_now(keep_retired=False)
             except Exception:
                 log.exception("key rotation failed while revoking everything; revoking anyway")
         ended = await self._bulk("all", "", SessionFilter(), actor, reason)

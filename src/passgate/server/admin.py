@@ -176,7 +176,8 @@ async def key_status(call: Call) -> BaseModel:
 
 
 async def rotate_keys(call: Call) -> BaseModel:
-    return s.KeyStatusOut.of(await call.api.keys.rotate(call.actor))
+    query: s.KeyRotateQuery = call.query
+    return s.KeyStatusOut.of(await call.api.keys.rotate(call.actor, now=query.now))
 
 
 async def list_audit(call: Call) -> BaseModel:
@@ -234,8 +235,10 @@ OPERATIONS: tuple[Operation, ...] = (
               revoke, s.RevocationResultOut, body=s.RevocationCreate, errors=(404,)),
     Operation("GET", "/keys", "admin.keys.get", "Signing-key status", key_status,
               s.KeyStatusOut),
-    Operation("POST", "/keys/rotate", "admin.keys.rotate", "Rotate the signing key now",
-              rotate_keys, s.KeyStatusOut),
+    Operation("POST", "/keys/rotate", "admin.keys.rotate",
+              "Publish a new signing key now; it signs after the propagation delay "
+              "(now=true: at once, dropping the current key)",
+              rotate_keys, s.KeyStatusOut, query=s.KeyRotateQuery),
     Operation("GET", "/audit", "admin.audit.list", "Read the audit log, newest first",
               list_audit, s.AuditList, query=s.AuditQueryParams),
 )  # fmt: skip

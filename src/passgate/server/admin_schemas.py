@@ -11,7 +11,7 @@ from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field
 
 from passgate.admin.audit import MAX_AUDIT_PAGE
 from passgate.admin.clients import CLIENT_ID_PATTERN, ClientChanges, ClientView
-from passgate.admin.keys import KeyInfo, KeyStatus
+from passgate.admin.keys import KeyInfo, KeyStatus, PendingKeyInfo
 from passgate.admin.users import EMAIL_PATTERN, MAX_PASSWORD_BYTES, MIN_PASSWORD_LENGTH, UserView
 from passgate.config.fields import AbsoluteURL
 from passgate.server.admin_bodies import MAX_ITEMS, Body, ErrorBody, LongText, Out, Query, Text
@@ -209,8 +209,23 @@ class KeyOut(Out):
         return cls.model_validate(info)
 
 
+class PendingKeyOut(Out):
+    kid: str
+    algorithm: str
+    signs_at: datetime = Field(
+        description="when replicas start signing with it; it is in the JWKS already"
+    )
+
+    @classmethod
+    def of(cls, info: PendingKeyInfo) -> PendingKeyOut:
+        return cls.model_validate(info)
+
+
 class KeyStatusOut(Out):
     signing_key: KeyOut | None
+    next_key: PendingKeyOut | None = Field(
+        description="the next signing key, published before it signs; null when none is yet"
+    )
     next_rotation: datetime | None
     verification_keys: list[KeyOut]
     encryption_key_id: str = Field(
@@ -222,10 +237,19 @@ class KeyStatusOut(Out):
     def of(cls, status: KeyStatus) -> KeyStatusOut:
         return cls(
             signing_key=KeyOut.of(status.signing) if status.signing else None,
+            next_key=PendingKeyOut.of(status.pending) if status.pending else None,
             next_rotation=status.next_rotation,
             verification_keys=[KeyOut.of(info) for info in status.verification],
             encryption_key_id=status.encrypted_with,
         )
+
+
+class KeyRotateQuery(Query):
+    now: bool = Field(
+        default=False,
+        description="a compromised key: sign with a new key at once and drop the current "
+        "one from the JWKS (verifiers refuse new tokens until they fetch it again)",
+    )
 
 
 # -- audit ---------------------------------------------------------------------------------

@@ -73,11 +73,25 @@ async def discovery(request: Request) -> Response:
 
 
 async def keys(request: Request) -> Response:
+    """The JWK Set, serialized once per key set. ``max-age`` is shorter than the time a
+    new key is published before it signs, so a cache that honours it never misses one."""
     services: Services = request.app.state.services
-    # Clients re-fetch on an unknown kid; a short cache keeps rotation visible quickly.
-    return JSONResponse(
-        await services.keys.jwks(), headers={"Cache-Control": "public, max-age=60, must-revalidate"}
-    )
+    document = await services.keys.jwks_document()
+    headers = {
+        "Cache-Control": f"public, max-age={document.max_age}, must-revalidate",
+        "ETag": document.etag,
+    }
+    if if_none_match(request.headers.get("if-none-match", ""), document.etag):
+        return Response(status_code=304, headers=headers)  # RFC 9110 §15.4.5
+    return Response(document.body, media_type="application/json", headers=headers)
+
+
+def if_none_match(header: str, etag: str) -> bool:
+    """RFC 9110 §13.1.2: the weak comparison of ``If-None-Match`` against ``etag``."""
+    if header.strip() == "*":
+        return True
+    opaque = etag.removeprefix("W/")
+    return any(tag.strip().removeprefix("W/") == opaque for tag in header.split(","))
 
 
 async def userinfo_endpoint(request: Request) -> Response:

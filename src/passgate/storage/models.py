@@ -176,6 +176,16 @@ class VerificationKey:
 
 
 @dataclass(frozen=True, slots=True)
+class PendingKey:
+    """The next signing key: published (in every JWKS) at once, signing only from
+    ``signs_at``, so that every verifier has it before a token needs it."""
+
+    private_jwk: dict[str, object]
+    public_jwk: dict[str, object]
+    signs_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Keys:
     """The signing key set shared by every replica (see keys/rotation)."""
 
@@ -183,6 +193,7 @@ class Keys:
     signing_key_pub: dict[str, object] | None = None
     verification_keys: tuple[VerificationKey, ...] = ()
     next_rotation: datetime | None = None
+    next_key: PendingKey | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from passgate.storage.models import (
     Keys,
     LoginAttempts,
     Password,
+    PendingKey,
     ServerSecret,
     VerificationKey,
 )
@@ -103,12 +104,16 @@ def _dec_password(f: Flavour, r: Row) -> Password:
 # -- signing keys (one row) ------------------------------------------------------------
 def _enc_keys(f: Flavour, k: Keys) -> dict[str, object]:
     verification = [{"jwk": v.public_jwk, "expiry": to_iso(v.expiry)} for v in k.verification_keys]
+    pending = k.next_key
     return {
         "id": KEYS_ROW_ID,
         "signing_key": None if k.signing_key is None else f.json(k.signing_key),
         "signing_key_pub": None if k.signing_key_pub is None else f.json(k.signing_key_pub),
         "verification_keys": f.json(verification),
         "next_rotation": f.opt_time(k.next_rotation),
+        "next_key": None if pending is None else f.json(pending.private_jwk),
+        "next_key_pub": None if pending is None else f.json(pending.public_jwk),
+        "next_key_signs_at": None if pending is None else f.time(pending.signs_at),
     }
 
 
@@ -122,7 +127,15 @@ def _dec_keys(f: Flavour, r: Row) -> Keys:
             for v in f.unjson(r["verification_keys"])
         ),
         next_rotation=f.opt_untime(r["next_rotation"]),
+        next_key=_dec_pending(f, r),
     )
+
+
+def _dec_pending(f: Flavour, r: Row) -> PendingKey | None:
+    private, public, signs_at = r["next_key"], r["next_key_pub"], r["next_key_signs_at"]
+    if private is None or public is None or signs_at is None:
+        return None
+    return PendingKey(dict(f.unjson(private)), dict(f.unjson(public)), f.untime(signs_at))
 
 
 # -- failed login attempts -------------------------------------------------------------
@@ -166,10 +179,11 @@ PASSWORDS = Table[Password](
 SIGNING_KEYS = Table[Keys](
     "signing_keys",
     ("id",),
-    ("signing_key", "signing_key_pub", "verification_keys", "next_rotation"),
+    ("signing_key", "signing_key_pub", "verification_keys", "next_rotation", "next_key",
+     "next_key_pub", "next_key_signs_at"),
     _enc_keys,
     _dec_keys,
-)
+)  # fmt: skip
 
 LOGIN_ATTEMPTS = Table[LoginAttempts](
     "login_attempts",
