@@ -47,9 +47,9 @@ install: $(STAMP)
 run: install
 	@mkdir -p var
 	@echo
-	@echo '  Passgate demo: $(DEMO_ISSUER)'
+	@echo '  Passgate demo: open $(DEMO_ISSUER)/ and press "Sign in"'
+	@echo '                 as admin@example.com / password (an admin: the console is yours)'
 	@echo '  discovery:     $(DEMO_ISSUER)/.well-known/openid-configuration'
-	@echo '  sign in as admin@example.com / password'
 	@echo '  clients:       example-app (secret ZXhhbXBsZS1hcHAtc2VjcmV0,'
 	@echo '                 redirect http://127.0.0.1:5555/callback) and kubectl (public)'
 	@echo '  metrics:       http://127.0.0.1:5558/metrics'

@@ -135,8 +135,9 @@ async def test_client_lifecycle_and_the_secret_works_at_the_token_endpoint(
     await call(admin, "DELETE", "/clients/made", status=204)
     await call(admin, "GET", "/clients/made", status=404)
     listed = await call(admin, "GET", "/clients")
+    # Built-in clients (the portal's) are listed as static: they live in no database.
     assert {c["id"]: c["static"] for c in listed["clients"]} == {
-        "example-app": True, "other-app": True, "kubectl": True,
+        "example-app": True, "other-app": True, "kubectl": True, "passgate-portal": True,
     }  # fmt: skip
     assert all(c["secret"] is None for c in listed["clients"])
 

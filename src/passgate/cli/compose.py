@@ -22,6 +22,7 @@ from passgate.cli.forward_auth import (
 from passgate.cli.static_config import open_connectors, static_clients, static_passwords
 from passgate.clock import Clock, system_clock
 from passgate.config import Config
+from passgate.config.builtin import PORTAL_CLIENT_ID
 from passgate.keys import KeyManager
 from passgate.keys.encryption import KeyRing
 from passgate.kube import apiserver
@@ -74,6 +75,11 @@ class Runtime:
 def provider_settings(config: Config) -> ProviderSettings:
     refresh = config.expiry.refresh_tokens
     oauth2 = config.oauth2
+    extra = forward_auth_settings(config)
+    # Passgate's own pages ask nobody's consent to sign in to Passgate.
+    extra["first_party_clients"] = frozenset({PORTAL_CLIENT_ID}) | extra.get(
+        "first_party_clients", frozenset()
+    )
     return ProviderSettings(
         issuer=config.issuer,
         id_token_lifetime=config.expiry.id_tokens,
@@ -93,7 +99,7 @@ def provider_settings(config: Config) -> ProviderSettings:
         password_connector=oauth2.password_connector or "",
         pkce_enforce=oauth2.pkce.enforce,
         pkce_methods=tuple(oauth2.pkce.code_challenge_methods_supported),
-        **forward_auth_settings(config),
+        **extra,
     )
 
 

@@ -32,6 +32,7 @@ from passgate.connectors.saml import SAMLConnector
 from passgate.provider.connectors import ConnectorEntry, ConnectorRegistry
 from passgate.provider.directory import Directory
 from passgate.server.kubeconfig import kubeconfig_client
+from passgate.server.portal.home import portal_client
 from passgate.storage.models import Client, Password
 
 __all__ = ["CONNECTOR_FACTORIES", "open_connectors", "static_clients", "static_passwords"]
@@ -57,6 +58,7 @@ def static_clients(config: Config) -> list[Client]:
             )
             for client in config.static_clients
         ]
+        + [portal_client(config.issuer)]
         + ([kubeconfig_client(config.issuer)] if config.kubernetes.clusters else [])
         + ([forward_auth_client()] if config.forward_auth is not None else [])
     )

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-__all__ = ["BUILT_IN_CLIENTS", "FORWARD_AUTH_CLIENT_ID", "KUBECONFIG_CLIENT_ID"]
+__all__ = [
+    "BUILT_IN_CLIENTS",
+    "FORWARD_AUTH_CLIENT_ID",
+    "KUBECONFIG_CLIENT_ID",
+    "PORTAL_CLIENT_ID",
+]
 
 #: The /kubeconfig page signs people in as this public client.
 KUBECONFIG_CLIENT_ID = "passgate-kubeconfig"
 #: Forward-auth signs people in as this public client.
 FORWARD_AUTH_CLIENT_ID = "passgate-forward-auth"
-BUILT_IN_CLIENTS = frozenset({KUBECONFIG_CLIENT_ID, FORWARD_AUTH_CLIENT_ID})
+#: Passgate's own pages (home, account, console) sign people in as this public client.
+PORTAL_CLIENT_ID = "passgate-portal"
+BUILT_IN_CLIENTS = frozenset({KUBECONFIG_CLIENT_ID, FORWARD_AUTH_CLIENT_ID, PORTAL_CLIENT_ID})
