@@ -74,6 +74,21 @@ async def test_keys_publish_only_public_rsa_keys(harness: Harness) -> None:
         assert not {"d", "p", "q", "dp", "dq", "qi"} & set(key), key
 
 
+async def test_discovery_is_served_with_an_etag(harness: Harness) -> None:
+    url = f"{PREFIX}/.well-known/openid-configuration"
+    response = await harness.client.get(url)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["cache-control"] == "public, max-age=3600"
+    assert response.json()["issuer"] == "http://127.0.0.1:5556/dex"
+    etag = response.headers["etag"]
+    again = await harness.client.get(url)
+    assert (again.content, again.headers["etag"]) == (response.content, etag)
+    unchanged = await harness.client.get(url, headers={"if-none-match": etag})
+    assert unchanged.status_code == 304
+    assert unchanged.content == b""
+
+
 async def test_keys_carry_cache_control_and_an_etag(harness: Harness) -> None:
     response = await harness.client.get(f"{PREFIX}/keys")
     assert response.status_code == 200

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+from dataclasses import dataclass
+
 import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -63,13 +67,34 @@ def discovery_document(settings: ProviderSettings, algorithm: str) -> dict[str, 
     }
 
 
+@dataclass(frozen=True, slots=True)
+class StaticDocument:
+    """A JSON document serialized once, with its strong ``ETag``."""
+
+    body: bytes
+    etag: str
+
+    @classmethod
+    def of(cls, document: object) -> StaticDocument:
+        body = json.dumps(document, separators=(",", ":")).encode()
+        return cls(body, f'"{hashlib.sha256(body).hexdigest()[:32]}"')
+
+
+def cached_json(request: Request, body: bytes, etag: str, cache_control: str) -> Response:
+    """``body`` with its validators, or ``304`` when the client holds it already."""
+    headers = {"Cache-Control": cache_control, "ETag": etag}
+    if if_none_match(request.headers.get("if-none-match", ""), etag):
+        return Response(status_code=304, headers=headers)  # RFC 9110 §15.4.5
+    return Response(body, media_type="application/json", headers=headers)
+
+
 async def discovery(request: Request) -> Response:
     services: Services = request.app.state.services
-    document = request.app.state.discovery
+    document: StaticDocument | None = request.app.state.discovery
     if document is None:
-        document = discovery_document(services.settings, services.keys.algorithm)
+        document = StaticDocument.of(discovery_document(services.settings, services.keys.algorithm))
         request.app.state.discovery = document
-    return JSONResponse(document, headers={"Cache-Control": "public, max-age=3600"})
+    return cached_json(request, document.body, document.etag, "public, max-age=3600")
 
 
 async def keys(request: Request) -> Response:
@@ -77,13 +102,8 @@ async def keys(request: Request) -> Response:
     new key is published before it signs, so a cache that honours it never misses one."""
     services: Services = request.app.state.services
     document = await services.keys.jwks_document()
-    headers = {
-        "Cache-Control": f"public, max-age={document.max_age}, must-revalidate",
-        "ETag": document.etag,
-    }
-    if if_none_match(request.headers.get("if-none-match", ""), document.etag):
-        return Response(status_code=304, headers=headers)  # RFC 9110 §15.4.5
-    return Response(document.body, media_type="application/json", headers=headers)
+    cache_control = f"public, max-age={document.max_age}, must-revalidate"
+    return cached_json(request, document.body, document.etag, cache_control)
 
 
 def if_none_match(header: str, etag: str) -> bool:
