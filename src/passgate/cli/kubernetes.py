@@ -152,7 +152,10 @@ def kubeconfig_command(
 def apiserver_config_command(
     config_file: str, cluster: str, fmt: str, ca_file: str | None, webhook_file: str | None
 ) -> None:
-    """Print the kube-apiserver settings that accept Passgate's tokens for CLUSTER."""
+    """Print the kube-apiserver settings that accept Passgate's tokens for CLUSTER.
+
+    Prints nothing, and exits 1, when kube-apiserver would refuse the settings (an http
+    issuer, for one): they would keep it from starting."""
     import yaml
 
     from passgate.kube import apiserver
@@ -162,8 +165,18 @@ def apiserver_config_command(
         settings = apiserver.settings_for(config, cluster, ca_file=ca_file)
     except apiserver.UnknownClusterError as error:
         raise CommandError(str(error)) from None
-    if not settings.issuer.startswith("https://"):
-        click.echo("warning: kube-apiserver accepts only an https issuer URL", err=True)
+    if fmt == "webhook":
+        if not settings.issuer.startswith("https://"):
+            click.echo(
+                f"passgate: warning: the webhook is at {settings.issuer} (not https): "
+                "the apiserver would send every token there unencrypted",
+                err=True,
+            )
+    elif problems := apiserver.refusals(settings):
+        raise CommandError(
+            f"not printing settings kube-apiserver would refuse for {settings.issuer}: "
+            + "; ".join(problems)
+        )
     if settings.ca_pem and not ca_file and not config.kubernetes.issuer_ca:
         click.echo(
             f"note: write kubernetes.issuerCAData's PEM to {settings.ca_file} "
