@@ -15,6 +15,8 @@ from passgate.cli.config_file import load
 from passgate.cli.errors import CommandError
 
 if TYPE_CHECKING:
+    import httpx
+
     from passgate.config import Config
     from passgate.kube.apiserver import ApiserverSettings
     from passgate.kube.kubeconfig import ClusterEntry
@@ -44,13 +46,33 @@ def _fetch_listing(issuer_url: str, ca_file: str | None) -> list[ClusterEntry]:
     except httpx.HTTPError as error:
         raise CommandError(f"cannot reach {url}: {error}") from None
     if response.status_code == 404:
-        raise CommandError(f"{issuer} does not publish its clusters (publishClusters)")
+        raise CommandError(_why_unlisted(issuer, response))
     if response.status_code != 200:
         raise CommandError(f"{url} answered {response.status_code}")
     try:
         return clusters_from_listing(response.json(), issuer, ca_data)
     except (ValueError, KubeconfigError) as error:
         raise CommandError(f"{url}: {error}") from None
+
+
+def _why_unlisted(issuer: str, response: httpx.Response) -> str:
+    """The 404 of the cluster listing: no clusters, or clusters kept private?"""
+    from passgate.kube.kubeconfig import NO_CLUSTERS, NOT_PUBLISHED
+
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    error = body.get("error") if isinstance(body, dict) else None
+    if error == NO_CLUSTERS:
+        return f"{issuer} has no clusters configured (kubernetes.clusters is empty)"
+    if error == NOT_PUBLISHED:
+        return (
+            f"{issuer} has clusters but does not publish them (kubernetes.publishClusters "
+            f"is false): download a kubeconfig at {issuer}/kubeconfig, or use --config "
+            "with its config file"
+        )
+    return f"{issuer}/kubeconfig/clusters answered 404: is {issuer} a Passgate issuer?"
 
 
 @click.command("kubeconfig")
@@ -103,11 +125,15 @@ def kubeconfig_command(
         raise click.UsageError("--output - and --kubeconfig exclude each other")
     if config_file:
         available = kubeconfig.clusters_from_config(load(config_file))
+        if not available:
+            raise CommandError(
+                f"{config_file} has no clusters configured (kubernetes.clusters is empty)"
+            )
     else:
         assert issuer_url is not None
         available = _fetch_listing(issuer_url, ca_file)
-    if not available:
-        raise CommandError("no clusters are configured (kubernetes.clusters is empty)")
+        if not available:
+            raise CommandError(f"{issuer_url} lists no clusters")
     try:
         chosen = kubeconfig.select(available, list(clusters))
         entries = kubeconfig.build(chosen)
