@@ -4,7 +4,6 @@ the CI rule for tools (a missing tool skips a test locally and fails it under CI
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
 import subprocess
 import time
@@ -14,11 +13,11 @@ from typing import Any, NoReturn
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
-import pytest
 import yaml
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
+import testenv
 from e2e.browser import Browser, only_form
 from e2e.support import free_port
 
@@ -37,9 +36,7 @@ DEMO_PASSWORD = "password"
 def missing(what: str, remedy: str) -> NoReturn:
     """Skip the test because ``what`` is missing, or fail it under CI (``CI`` set), where
     every deployment check must run (the rule of ``chromium_path`` and the proxies)."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{what} is missing (required under CI): {remedy}", pytrace=False)
-    pytest.skip(f"{what} is missing: {remedy}")
+    testenv.missing("DEPLOY", f"{what} is missing: {remedy}")
 
 
 def version() -> str:
