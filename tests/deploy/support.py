@@ -34,8 +34,8 @@ DEMO_PASSWORD = "password"
 
 
 def missing(what: str, remedy: str) -> NoReturn:
-    """Skip the test because ``what`` is missing, or fail it under CI (``CI`` set), where
-    every deployment check must run (the rule of ``chromium_path`` and the proxies)."""
+    """Skip the test because ``what`` is missing, or fail it under CI, where every
+    deployment check must run (testenv's rule, PASSGATE_REQUIRE_DEPLOY outside CI)."""
     testenv.missing("DEPLOY", f"{what} is missing: {remedy}")
 
 
