@@ -17,11 +17,13 @@ BENCH_ARGS ?=
 
 DEMO_ISSUER := http://127.0.0.1:5556/dex
 
-.PHONY: help install upstream run test lint format typecheck pytest bench wheel wheelhouse image \
-	clean distclean
+.PHONY: help setup install upstream run test lint format typecheck pytest bench wheel wheelhouse \
+	image clean distclean
 
 help:
 	@echo 'make run        start the demo server on $(DEMO_ISSUER) (admin@example.com / password)'
+	@echo 'make setup      install every tool the tests need: Debian packages (apt-get, sudo'
+	@echo '                when not root; scripts/system-packages), the venv and the npm packages'
 	@echo 'make test       lint, type-check and run the test suite (what CI runs)'
 	@echo 'make lint       ruff check and ruff format --check'
 	@echo 'make format     apply ruff format and the safe ruff fixes'
@@ -44,6 +46,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# Everything `make test` uses: the system packages CI installs (the one list is in
+# scripts/system-packages, which .ci/run calls too), then the venv and the npm packages.
+setup:
+	scripts/system-packages install
+	@$(MAKE) install upstream
+
 run: install
 	@mkdir -p var
 	@echo
@@ -60,6 +68,11 @@ run: install
 
 # Every check runs even when an earlier one fails, so one CI run reports all of them.
 # pytest runs last and its exit status (5 when no test was collected) is the one passed on.
+# Without npm: locally those tests skip; under CI (CI set, not 0/false/no) it is an error.
+NO_NPM := f() { case "$${CI:-}" in ""|0|[Ff]alse|FALSE|[Nn]o|NO) \
+	echo "npm not found: $$1 will be skipped (make setup installs it)" >&2;; \
+	*) echo "npm not found: $$1 need it under CI (make setup)" >&2; exit 1;; esac; }; f
+
 # The real upstream OpenID Provider the connector tests start (node-oidc-provider from npm).
 UPSTREAM := tests/upstream
 UPSTREAM_STAMP := $(UPSTREAM)/node_modules/.package-lock.json
@@ -67,7 +80,7 @@ UPSTREAM_STAMP := $(UPSTREAM)/node_modules/.package-lock.json
 $(UPSTREAM_STAMP): $(UPSTREAM)/package-lock.json
 	@if command -v npm >/dev/null; then \
 		npm ci --prefix $(UPSTREAM) --no-audit --no-fund --silent; \
-	else echo "npm not found: the upstream-provider tests will be skipped" >&2; fi
+	else $(NO_NPM) "the upstream-provider tests"; fi
 
 # The real SAML identity provider of the SAML tests (samlify from npm).
 SAML_IDP := tests/saml_idp
@@ -76,7 +89,7 @@ SAML_IDP_STAMP := $(SAML_IDP)/node_modules/.package-lock.json
 $(SAML_IDP_STAMP): $(SAML_IDP)/package-lock.json
 	@if command -v npm >/dev/null; then \
 		npm ci --prefix $(SAML_IDP) --no-audit --no-fund --silent; \
-	else echo "npm not found: the SAML identity-provider tests will be skipped" >&2; fi
+	else $(NO_NPM) "the SAML identity-provider tests"; fi
 
 upstream: $(UPSTREAM_STAMP) $(SAML_IDP_STAMP)
 

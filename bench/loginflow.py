@@ -95,7 +95,8 @@ async def walk(
 async def authorization_code_login(
     client: httpx.AsyncClient, endpoints: Endpoints, target: Target
 ) -> dict[str, Any]:
-    """A whole browser login with PKCE, ending in the token response (RFC 6749 §4.1)."""
+    """A whole browser login with PKCE, ending in the token response (RFC 6749 §4.1);
+    a target without a client secret is a public client (kubectl's)."""
     client_id = need(target.client_id, "client_id")
     redirect_uri = need(target.redirect_uri, "redirect_uri")
     client.cookies.clear()  # a fresh browser each time: no session to skip the login
@@ -124,8 +125,12 @@ async def authorization_code_login(
         "redirect_uri": redirect_uri,
         "code_verifier": verifier,
     }
-    auth = basic_auth(need(target.client_id, "client_id"), need(target.client_secret, "secret"))
-    response = await client.post(endpoints.token, data=form, headers={"Authorization": auth})
+    headers = {}
+    if target.client_secret is None:  # a public client (RFC 6749 §2.1): PKCE, no secret
+        form["client_id"] = client_id
+    else:
+        headers["Authorization"] = basic_auth(client_id, target.client_secret)
+    response = await client.post(endpoints.token, data=form, headers=headers)
     return token_response(response.status_code, response.content)
 
 

@@ -45,6 +45,7 @@ from bench.launcher import (
     Server,
     ServerError,
     cpu_seconds,
+    free_port,
     make_setup,
     parse_cpus,
     pinned,
@@ -59,6 +60,7 @@ from bench.seed import DEFAULT_SESSIONS, seed_sessions
 from bench.stats import ScenarioResult, ServerStats, percentile, results_table, server_table
 from bench.stored import SECRET_KINDS, STORED_CLIENT_ID, admin_access, create_stored_client
 from bench.target import Target, discover
+from bench.webhook import WebhookSkipped, webhook_target
 
 T = TypeVar("T")
 
@@ -181,13 +183,19 @@ async def measure(
         reason = skip_reason(scenario, target)
         if scenario == "tokenreview" and target.client_id == STORED_CLIENT_ID:
             reason = "the webhook maps the config file's client (--client-secret-kind static)"
+        scenario_target = target
+        if reason is None and scenario == "tokenreview":
+            try:
+                scenario_target = await tokenreview_target(target, args.timeout)
+            except WebhookSkipped as skipped:
+                reason = str(skipped)
         if reason is not None:
             log(f"  {scenario}: skipped, {reason}")
             continue
         meters: dict[str, Meter] = {"bench": time.process_time}
         if server is not None:
             meters["server"] = partial(cpu_seconds, server.pid)
-        factory = worker_factory(scenario, target, endpoints, args.timeout, args.client)
+        factory = worker_factory(scenario, scenario_target, endpoints, args.timeout, args.client)
         outcome = await run_load(factory, args.spec, meters)
         result = ScenarioResult(
             scenario=scenario,
@@ -207,6 +215,16 @@ async def measure(
             log(f"    error: {sample}")
         results.append(result)
     return results
+
+
+async def tokenreview_target(target: Target, request_timeout: float) -> Target:
+    """Whose tokens ``tokenreview`` sends (:mod:`bench.webhook`), said when not the
+    target's own client."""
+    async with httpx.AsyncClient(timeout=request_timeout) as client:
+        found = await webhook_target(client, target, free_port())
+    if found.note:
+        log(f"  tokenreview: {found.note}")
+    return found.target
 
 
 async def bench_passgate(

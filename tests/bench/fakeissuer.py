@@ -30,6 +30,15 @@ TARGET = Target(
 )
 
 
+#: A public client (kubectl's): PKCE and a loopback redirect, no secret.
+PUBLIC_CLIENT = "kubectl"
+
+
+def id_token(client_id: str) -> str:
+    """The fake's "ID token" for a client: "it" for the confidential one."""
+    return "it" if client_id == "app" else f"it-{client_id}"
+
+
 class FakeIssuer:
     """Just enough of an issuer: auth request → login (CSRF) → approval → code → tokens,
     and forward-auth's /oauth2/ endpoints as a site's proxy reaches them (the site's Host)."""
@@ -40,8 +49,12 @@ class FakeIssuer:
         chooser: bool = False,
         deny: bool = False,
         auth_page: str | None = None,
+        clusters: list[dict[str, str]] | None = None,
     ) -> None:
         self.issuer = issuer
+        # kubernetes.clusters as /kubeconfig/clusters lists them (None: no such path); the
+        # webhook then authenticates only tokens of their clients, as Passgate's does.
+        self.clusters = clusters
         self.target = dataclasses.replace(TARGET, issuer=issuer)
         self.chooser = chooser
         self.deny = deny  # the approval ends in error=access_denied
@@ -66,6 +79,7 @@ class FakeIssuer:
                 Route("/dex/approval", self.approval, methods=["GET", "POST"]),
                 Route("/dex/token", self.token, methods=["POST"]),
                 Route("/dex/kubernetes/tokenreview", self.tokenreview, methods=["POST"]),
+                Route("/dex/kubeconfig/clusters", self.cluster_listing),
                 Route("/dex/oauth2/start", self.fa_start),
                 Route("/dex/oauth2/callback", self.fa_callback),
                 Route("/dex/oauth2/auth", self.fa_auth),
@@ -138,34 +152,47 @@ class FakeIssuer:
         return RedirectResponse(f"{params['redirect_uri']}?{query}", status_code=303)
 
     async def token(self, request: Request) -> Response:
+        form = await request.form()
         kind, _, encoded = request.headers.get("authorization", "").partition(" ")
         client_id, _, secret = base64.b64decode(encoded).decode().partition(":")
-        if kind != "Basic" or (unquote(client_id), unquote(secret)) != ("app", "s3cret/+"):
+        public = not kind and form.get("client_id") == PUBLIC_CLIENT
+        if public:
+            client_id = PUBLIC_CLIENT
+        elif kind != "Basic" or (unquote(client_id), unquote(secret)) != ("app", "s3cret/+"):
             return JSONResponse({"error": "invalid_client"}, status_code=401)
-        form = await request.form()
         grant = str(form["grant_type"])
         self.grants.append(grant)
         if grant == "authorization_code":
             params = self.codes.pop(str(form["code"]))
             digest = hashlib.sha256(str(form["code_verifier"]).encode()).digest()
             challenge = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-            if challenge != params["code_challenge"]:
+            if challenge != params["code_challenge"] or params["client_id"] != client_id:
                 return JSONResponse({"error": "invalid_grant"}, status_code=400)
         elif grant == "refresh_token":
             token = str(form["refresh_token"])
             if token not in self.refresh_tokens:  # rotation: each token works once
                 return JSONResponse({"error": "invalid_grant"}, status_code=400)
             self.refresh_tokens.remove(token)
-        body = {"access_token": "at", "token_type": "bearer", "id_token": "it"}
+        body = {"access_token": "at", "token_type": "bearer", "id_token": id_token(client_id)}
         if grant != "client_credentials":
             body["refresh_token"] = secrets.token_hex(8)
             self.refresh_tokens.add(body["refresh_token"])
         return JSONResponse(body)
 
+    async def cluster_listing(self, request: Request) -> Response:
+        if self.clusters is None:
+            return Response("not found", status_code=404)
+        if not self.clusters:
+            return JSONResponse({"error": "no_clusters"}, status_code=404)
+        return JSONResponse(self.clusters)
+
     async def tokenreview(self, request: Request) -> Response:
-        """kube-apiserver's TokenReview: authenticated for the ID token handed out."""
+        """kube-apiserver's TokenReview: authenticated for an ID token handed out (to a
+        cluster's client, when there are clusters)."""
         review = await request.json()
-        status: dict[str, object] = {"authenticated": review["spec"]["token"] == "it"}
+        clients = ["app"] if self.clusters is None else [c["clientID"] for c in self.clusters]
+        tokens = {id_token(client) for client in clients}
+        status: dict[str, object] = {"authenticated": review["spec"]["token"] in tokens}
         if status["authenticated"]:
             status["user"] = {"username": "bench@example.com", "groups": []}
         return JSONResponse({**review, "status": status})
@@ -224,10 +251,12 @@ class FakeIssuer:
 
 
 @contextlib.asynccontextmanager
-async def serve_live(chooser: bool = False) -> AsyncIterator[FakeIssuer]:
+async def serve_live(
+    chooser: bool = False, clusters: list[dict[str, str]] | None = None
+) -> AsyncIterator[FakeIssuer]:
     """The fake issuer on a real loopback port (uvicorn), for clients that open sockets."""
     port = free_port()
-    issuer = FakeIssuer(f"http://127.0.0.1:{port}/dex", chooser=chooser)
+    issuer = FakeIssuer(f"http://127.0.0.1:{port}/dex", chooser=chooser, clusters=clusters)
     config = uvicorn.Config(
         issuer.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
     )

@@ -25,6 +25,7 @@ from bench.launcher import (
 )
 
 from passgate.config import parse_config
+from testenv import missing
 
 
 def test_postgres_storage_from_a_url() -> None:
@@ -167,9 +168,7 @@ async def test_a_server_that_exits_reports_its_log(tmp_path: Path) -> None:
 def test_scratch_database_is_created_and_dropped() -> None:
     dsn = os.environ.get("PASSGATE_TEST_POSTGRES_DSN")
     if not dsn:
-        if os.environ.get("PASSGATE_REQUIRE_POSTGRES") == "1":
-            pytest.fail("PASSGATE_REQUIRE_POSTGRES=1 but PASSGATE_TEST_POSTGRES_DSN is unset")
-        pytest.skip("PASSGATE_TEST_POSTGRES_DSN is unset")
+        missing("POSTGRES", "PASSGATE_TEST_POSTGRES_DSN is unset (scripts/with-test-services)")
 
     def exists(name: str) -> bool:
         with psycopg.connect(dsn) as conn:

@@ -30,13 +30,20 @@ FORWARD_AUTH_ENV = {
 ENVIRONMENTS = {"config-forward-auth.yaml": FORWARD_AUTH_ENV}
 
 
-@pytest.mark.parametrize(
-    "name", ["config-demo.yaml", "config-dex.yaml", "config-forward-auth.yaml"]
-)
+@pytest.mark.parametrize("name", ["config-dex.yaml", "config-forward-auth.yaml"])
 def test_examples_load_cleanly(name: str) -> None:
     config, lines = check_config(EXAMPLES / name, ENVIRONMENTS.get(name, {}))
     assert isinstance(config, Config)
     assert lines == []
+
+
+def test_demo_loads_with_only_the_http_issuer_warning() -> None:
+    """The demo's loopback http issuer with its demo cluster: a warning, never an error."""
+    config, lines = check_config(EXAMPLES / "config-demo.yaml", {})
+    assert isinstance(config, Config)
+    assert lines == [
+        "warning: issuer: kube-apiserver accepts only an https issuer; kubernetes.clusters need one"
+    ]
 
 
 def test_demo_config() -> None:
@@ -63,6 +70,12 @@ def test_demo_config() -> None:
     assert (kubectl.id, kubectl.secret, kubectl.public) == ("kubectl", "", True)
     assert kubectl.redirect_uris == ["http://localhost:8000", "http://localhost:18000"]
     assert config.connectors == []  # enablePasswordDB provides the "local" connector
+
+    # One cluster, to try the kubeconfig page and `passgate kubeconfig`: marked as a demo.
+    [demo] = config.kubernetes.clusters
+    assert (demo.name, demo.server, demo.client_id) == ("demo", "https://127.0.0.1:6443", "kubectl")
+    assert config.kubernetes.publish_clusters is True
+    assert "NOT A REAL CLUSTER" in (EXAMPLES / "config-demo.yaml").read_text()
 
 
 def test_dex_example_uses_dex_features() -> None:

@@ -7,14 +7,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from click.testing import CliRunner
 
 from e2e.tls import make_tls_files
+from passgate.cli.main import cli
 from passgate.config import check_config, load_config
 
 from .helpers import document, load, problems
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 KUBECTL = {"id": "kubectl", "public": True, "redirectURIs": ["http://localhost:8000"]}
+HTTP_ISSUER_ERROR = (
+    "must be https when kubernetes.clusters are configured: kube-apiserver refuses an http "
+    "issuer (http is accepted only on a loopback host, for trying Passgate out)"
+)
+HTTP_ISSUER_WARNING = (
+    "issuer: kube-apiserver accepts only an https issuer; kubernetes.clusters need one"
+)
 
 
 @pytest.fixture(scope="module")
@@ -159,11 +169,58 @@ def test_confidential_client_without_loopback_is_a_warning() -> None:
     doc["issuer"] = "http://127.0.0.1:5556/dex"
     config = load(doc)
     assert config.warnings == [
-        "issuer: kube-apiserver accepts only an https issuer; kubernetes.clusters need one",
+        HTTP_ISSUER_WARNING,
         "kubernetes.clusters[0].clientID: client 'web' is not public and has no http "
         "loopback redirect URI: `passgate get-token` (PKCE, RFC 8252 §7.3) cannot sign in "
         "with it",
     ]
+
+
+@pytest.mark.parametrize(
+    "host", ["sso.example.com", "10.0.0.7", "[2001:db8::1]", "localhost.example.com", "0.0.0.0"]
+)
+def test_http_issuer_with_clusters_off_loopback_is_an_error(host: str) -> None:
+    """kube-apiserver refuses an http --oidc-issuer-url: the config would hand out
+    kubeconfigs no cluster accepts."""
+    doc = with_kube({"clusters": [cluster()]})
+    doc["issuer"] = f"http://{host}:5556/dex"
+    assert problems(doc) == {"issuer": HTTP_ISSUER_ERROR}
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.10.20.30", "[::1]", "localhost"])
+def test_http_issuer_with_clusters_on_loopback_is_a_warning(host: str) -> None:
+    doc = with_kube({"clusters": [cluster()]})
+    doc["issuer"] = f"http://{host}:5556/dex"
+    assert load(doc).warnings == [HTTP_ISSUER_WARNING]
+
+
+def test_http_issuer_without_clusters_is_not_kubernetes_business() -> None:
+    doc = with_kube({"publishClusters": False})
+    doc["issuer"] = "http://sso.internal/dex"
+    assert load(doc).warnings == [
+        "issuer: uses http on a host that is not loopback; kube-apiserver and most clients "
+        "require an https issuer"
+    ]
+    doc["issuer"] = "https://sso.internal/dex"
+    assert load(with_kube({"clusters": [cluster()]})).warnings == []
+
+
+def test_check_config_reports_the_http_issuer_as_an_error(tmp_path: Path) -> None:
+    doc = with_kube({"clusters": [cluster()]})
+    doc["issuer"] = "http://sso.example.com/dex"
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    config, lines = check_config(path, {})
+    assert config is None
+    assert lines == [f"{path}: 1 problem", f"  issuer: {HTTP_ISSUER_ERROR} (line 1)"]
+    result = CliRunner().invoke(cli, ["check-config", str(path)])
+    assert result.exit_code == 1
+    assert f"issuer: {HTTP_ISSUER_ERROR}" in result.stderr
+    doc["issuer"] = "http://127.0.0.1:5556/dex"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    result = CliRunner().invoke(cli, ["check-config", str(path)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"warning: {HTTP_ISSUER_WARNING}\n{path}: configuration is valid\n"
 
 
 def test_no_reference_check_while_clients_are_broken() -> None:

@@ -4,21 +4,22 @@ the CI rule for tools (a missing tool skips a test locally and fails it under CI
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
+import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
-import pytest
 import yaml
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
+import testenv
 from e2e.browser import Browser, only_form
+from e2e.support import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_CONFIG = REPO / "examples" / "config-demo.yaml"
@@ -33,11 +34,9 @@ DEMO_PASSWORD = "password"
 
 
 def missing(what: str, remedy: str) -> NoReturn:
-    """Skip the test because ``what`` is missing, or fail it under CI (``CI`` set), where
-    every deployment check must run (the rule of ``chromium_path`` and the proxies)."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{what} is missing (required under CI): {remedy}", pytrace=False)
-    pytest.skip(f"{what} is missing: {remedy}")
+    """Skip the test because ``what`` is missing, or fail it under CI, where every
+    deployment check must run (testenv's rule, PASSGATE_REQUIRE_DEPLOY outside CI)."""
+    testenv.missing("DEPLOY", f"{what} is missing: {remedy}")
 
 
 def version() -> str:
@@ -55,6 +54,42 @@ def demo_config(*, issuer: str, web: str, telemetry: str, database: str) -> dict
     config["telemetry"]["http"] = telemetry
     config["storage"]["config"]["file"] = database
     return config
+
+
+@contextlib.contextmanager
+def serving_demo(
+    directory: Path, passgate: Path, env: Mapping[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``passgate serve`` (the executable ``passgate``) on the demo's config with free
+    ports, run in ``directory`` (its SQLite file under var/ there), ready: its issuer and
+    process, killed at the end."""
+    port, telemetry = free_port(), free_port()
+    issuer = f"http://127.0.0.1:{port}/dex"
+    config = demo_config(
+        issuer=issuer,
+        web=f"127.0.0.1:{port}",
+        telemetry=f"127.0.0.1:{telemetry}",
+        database="var/passgate.db",
+    )
+    (directory / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    (directory / "var").mkdir(exist_ok=True)
+    log = directory / "passgate.log"
+    with log.open("wb") as output:
+        server = subprocess.Popen(
+            [str(passgate), "serve", "config.yaml"],
+            cwd=directory, env=env, stdin=subprocess.DEVNULL, stdout=output,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        wait_ready(
+            f"http://127.0.0.1:{telemetry}/healthz/ready",
+            alive=lambda: server.poll() is None,
+            log=lambda: log.read_text(errors="replace"),
+        )
+        yield issuer, server
+    finally:
+        server.kill()
+        server.wait(timeout=30)
 
 
 def wait_ready(url: str, alive: Callable[[], bool], log: Callable[[], str]) -> None:

@@ -15,11 +15,8 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
-import yaml
 
-from e2e.support import free_port
-
-from .support import REPO, WHEELHOUSE, demo_config, demo_sign_in, missing, version, wait_ready
+from .support import REPO, WHEELHOUSE, demo_sign_in, missing, serving_demo, version
 
 pytestmark = [pytest.mark.slow]
 
@@ -103,33 +100,8 @@ def demo(clean_venv: Path, tmp_path: Path) -> Iterator[tuple[str, subprocess.Pop
     ).stdout.strip()  # fmt: skip
     assert Path(where).is_relative_to(clean_venv), where
 
-    port, telemetry = free_port(), free_port()
-    issuer = f"http://127.0.0.1:{port}/dex"
-    config = demo_config(
-        issuer=issuer,
-        web=f"127.0.0.1:{port}",
-        telemetry=f"127.0.0.1:{telemetry}",
-        database="var/passgate.db",
-    )
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    (tmp_path / "var").mkdir()
-    log = tmp_path / "passgate.log"
-    with log.open("wb") as output:
-        server = subprocess.Popen(
-            [str(clean_venv / "bin" / "passgate"), "serve", "config.yaml"],
-            cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=output,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        wait_ready(
-            f"http://127.0.0.1:{telemetry}/healthz/ready",
-            alive=lambda: server.poll() is None,
-            log=lambda: log.read_text(errors="replace"),
-        )
-        yield issuer, server
-    finally:
-        server.kill()
-        server.wait(timeout=30)
+    with serving_demo(tmp_path, clean_venv / "bin" / "passgate", env) as served:
+        yield served
 
 
 @pytest.mark.anyio

@@ -46,7 +46,6 @@ from typing import Any, Literal, Self
 from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
-import pytest
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -55,6 +54,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from e2e.support import free_port
+from testenv import missing
 
 __all__ = [
     "DEFAULT_RESPONSE_HEADERS",
@@ -106,9 +106,7 @@ def require_binary(path: str, package: str) -> str:
     (``CI`` set), where the proxy tests must run (like ``chromium_path``)."""
     if os.access(path, os.X_OK):
         return path
-    if os.environ.get("CI"):
-        pytest.fail(f"{path} is missing (CI installs it: apt-get install {package})")
-    pytest.skip(f"{path} is missing: apt-get install -y {package}")
+    missing("PROXIES", f"{path} is missing: apt-get install -y {package} (make setup)")
 
 
 # -- in-process HTTP servers ----------------------------------------------------------------

@@ -10,12 +10,12 @@ import yaml
 ISSUER = "https://sso.example.com/dex"
 
 
-def write_config(path: Path, kubernetes: dict[str, Any]) -> Path:
+def write_config(path: Path, kubernetes: dict[str, Any], issuer: str = ISSUER) -> Path:
     """A valid config (memory storage, the public ``kubectl`` client) at ``path``."""
     path.write_text(
         yaml.safe_dump(
             {
-                "issuer": ISSUER,
+                "issuer": issuer,
                 "storage": {"type": "memory"},
                 "web": {"http": "127.0.0.1:5556"},
                 "enablePasswordDB": True,

@@ -4,6 +4,7 @@ serve`` whose tokens pass kube-apiserver's rules configured only from the printe
 
 from __future__ import annotations
 
+import dataclasses
 import ssl
 import sys
 from pathlib import Path
@@ -213,6 +214,67 @@ def test_cli_formats_and_refusals(tmp_path: Path, ca_pem: str) -> None:
     unknown = runner.invoke(cli, ["apiserver-config", str(config), "--cluster", "nope"])
     assert unknown.exit_code == 1
     assert "no cluster named 'nope'" in unknown.output
+
+
+@pytest.mark.parametrize(
+    ("changes", "refused"),
+    [
+        ({}, []),
+        ({"issuer": "http://sso.example.com/dex"}, ["the issuer URL must be https, not http"]),
+        (
+            {"issuer": "https://user:pw@sso.example.com/dex?x=1#f"},
+            [
+                "the issuer URL must not contain a user name or password",
+                "the issuer URL must not contain a query",
+                "the issuer URL must not contain a fragment",
+            ],
+        ),
+        (
+            {"issuer": "sso.example.com/dex"},
+            [
+                "the issuer URL must be https, not schemeless",
+                "the issuer URL has no host",
+            ],
+        ),
+        (
+            {"issuer": "https://sso.example.com:x/"},
+            ["the issuer URL 'https://sso.example.com:x/' does not parse"],
+        ),
+        ({"client_id": ""}, ["the client id (the audience) must not be empty"]),
+        ({"username_claim": ""}, ["the username claim must not be empty"]),
+        ({"signing_algorithm": "HS256"}, ["the signing algorithm HS256 is not one it accepts"]),
+        ({"signing_algorithm": "ES256"}, []),
+    ],
+)
+def test_refusals_are_kube_apiservers(changes: dict[str, str], refused: list[str]) -> None:
+    """kube-apiserver's validateURL (https, no userinfo, query or fragment), audiences,
+    claim mappings and --oidc-signing-algs: what it would refuse to start with."""
+    settings = dataclasses.replace(ApiserverSettings(ISSUER, "kubectl"), **changes)
+    assert apiserver.refusals(settings) == refused
+
+
+@pytest.mark.parametrize("fmt", ["flags", "v1beta1", "v1", "all"])
+def test_cli_refuses_to_print_what_the_apiserver_refuses(tmp_path: Path, fmt: str) -> None:
+    """An http issuer is allowed on loopback (a demo), but kube-apiserver refuses it: no
+    flags or AuthenticationConfiguration, one line on stderr, exit 1."""
+    issuer = "http://127.0.0.1:5556/dex"
+    cluster = {"name": "prod", "server": "https://k:6443", "clientID": "kubectl"}
+    config = write_config(tmp_path / "passgate.yaml", {"clusters": [cluster]}, issuer=issuer)
+    argv = ["apiserver-config", str(config), "--cluster", "prod", "--format", fmt]
+    result = CliRunner().invoke(cli, argv)
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"passgate: not printing settings kube-apiserver would refuse for {issuer}: "
+        "the issuer URL must be https, not http\n"
+    )
+    # The webhook's kubeconfig may name an http server (the apiserver takes it); it says so.
+    webhook = CliRunner().invoke(cli, [*argv[:-1], "webhook"])
+    assert webhook.exit_code == 0, webhook.output
+    assert yaml.safe_load(webhook.stdout)["clusters"][0]["cluster"]["server"] == (
+        f"{issuer}/kubernetes/tokenreview"
+    )
+    assert webhook.stderr.startswith(f"passgate: warning: the webhook is at {issuer} (not https)")
 
 
 # -- describe the running issuer ---------------------------------------------------------

@@ -272,3 +272,13 @@ def test_cli_refusals(tmp_path: Path, ca_data: str, args: list[str], message: st
     assert result.exit_code != 0
     assert message in result.output
     assert not (tmp_path / "k").exists()
+
+
+def test_cli_with_a_config_without_clusters(tmp_path: Path) -> None:
+    """No clusters is said as such: publishClusters has nothing to do with --config."""
+    config = write_config(tmp_path / "passgate.yaml", {"publishClusters": False})
+    result = CliRunner().invoke(cli, ["kubeconfig", "--config", str(config), "--all", "-o", "-"])
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"passgate: {config} has no clusters configured (kubernetes.clusters is empty)\n"
+    )

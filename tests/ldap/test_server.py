@@ -11,16 +11,14 @@ import subprocess
 import pytest
 
 from ldap.server import BASE_DN, SERVICE_DN, SERVICE_PASSWORD, Slapd
+from testenv import missing
 
 
 def ldap_client(tool: str) -> str:
     path = shutil.which(tool)
     if path:
         return path
-    reason = f"needs {tool} from ldap-utils (apt-get install ldap-utils)"
-    if os.environ.get("CI") or os.environ.get("PASSGATE_REQUIRE_LDAP") == "1":
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason)
+    missing("LDAP", f"needs {tool} from ldap-utils: apt-get install ldap-utils (make setup)")
 
 
 def whoami(slapd: Slapd, url: str, *extra: str) -> subprocess.CompletedProcess[str]:

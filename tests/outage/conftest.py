@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from outage.pgcluster import Cluster
-from testenv import postgres_required
+from testenv import missing
 
 
 def _have_server_binaries() -> bool:
@@ -19,9 +19,7 @@ def _have_server_binaries() -> bool:
 @pytest.fixture
 def cluster() -> Iterator[Cluster]:
     if not _have_server_binaries():
-        if postgres_required():
-            pytest.fail("PostgreSQL server binaries are missing (apt-get install postgresql)")
-        pytest.skip("PostgreSQL server binaries are missing: apt-get install postgresql")
+        missing("POSTGRES", "PostgreSQL server binaries are missing: apt-get install postgresql")
     started = Cluster.start()
     try:
         yield started

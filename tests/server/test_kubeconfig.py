@@ -12,12 +12,15 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import yaml
+from click.testing import CliRunner, Result
 
 from e2e.tls import make_tls_files
+from passgate.cli.main import cli
 from passgate.config.kubernetes import KUBECONFIG_CLIENT_ID
 
 from .harness import (
     EMAIL,
+    ISSUER,
     PREFIX,
     PUBLIC_ID,
     USER_ID,
@@ -238,18 +241,83 @@ async def test_cluster_listing(kube: Harness) -> None:
     assert listing[0]["certificateAuthorityData"] == listing[1]["certificateAuthorityData"]
 
 
-async def test_no_listing_when_not_published(tmp_path: Path, anyio_backend: str) -> None:
+def kubeconfig_cli(listing: httpx.Response, monkeypatch: pytest.MonkeyPatch) -> Result:
+    """``passgate kubeconfig --issuer-url`` given ``listing`` as the server's answer."""
+    asked: list[str] = []
+
+    def get(url: str, **_options: object) -> httpx.Response:
+        asked.append(url)
+        return listing
+
+    monkeypatch.setattr(httpx, "get", get)
+    argv = ["kubeconfig", "--issuer-url", ISSUER, "--all", "--output", "-"]
+    result = CliRunner().invoke(cli, argv)
+    assert asked == [f"{ISSUER}/kubeconfig/clusters"]
+    return result
+
+
+async def test_no_listing_when_not_published(
+    tmp_path: Path, anyio_backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ca = make_tls_files(tmp_path / "tls").ca
     async with running(config_text(extra=kubernetes_yaml(ca, publish=False))) as harness:
         response = await harness.client.get(f"{PREFIX}/kubeconfig/clusters")
         assert response.status_code == 404
+        assert response.json() == {
+            "error": "not_published",
+            "error_description": "the clusters are configured but not published "
+            "(kubernetes.publishClusters is false): download a kubeconfig at "
+            f"{ISSUER}/kubeconfig",
+        }
         assert (await harness.client.get(PAGE)).status_code == 303  # the page still exists
+        # The page says why the command cannot list them, instead of offering it.
+        page = await (await signed_in(harness)).get(PAGE)
+        assert "kubernetes.publishClusters: false" in page.text
+        assert f"passgate kubeconfig --issuer-url {ISSUER} --all" not in page.text
+    result = kubeconfig_cli(response, monkeypatch)
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"passgate: {ISSUER} has clusters but does not publish them "
+        "(kubernetes.publishClusters is false): download a kubeconfig at "
+        f"{ISSUER}/kubeconfig, or use --config with its config file\n"
+    )
+
+
+async def test_published_clusters_are_offered_to_the_command(kube: Harness) -> None:
+    page = await (await signed_in(kube)).get(PAGE)
+    assert f"passgate kubeconfig --issuer-url {ISSUER} --all" in page.text
+    assert "publishClusters" not in page.text
+
+
+async def test_the_command_without_clusters_or_a_passgate(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    response = await harness.client.get(f"{PREFIX}/kubeconfig/clusters")
+    result = kubeconfig_cli(response, monkeypatch)
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"passgate: {ISSUER} has no clusters configured (kubernetes.clusters is empty)\n"
+    )
+    # Any other 404 (another issuer, a wrong URL) blames neither setting.
+    other = httpx.Response(404, text="404 page not found")
+    result = kubeconfig_cli(other, monkeypatch)
+    assert result.stderr == (
+        f"passgate: {ISSUER}/kubeconfig/clusters answered 404: is {ISSUER} a Passgate issuer?\n"
+    )
 
 
 async def test_no_clusters_no_page(harness: Harness) -> None:
     for path in ("", "/callback", "/clusters"):
         response = await harness.client.get(PAGE + path, headers={"accept": "text/html"})
         assert response.status_code == 404, path
+    page = await harness.client.get(PAGE, headers={"accept": "text/html"})
+    assert "No clusters configured" in page.text
+    assert "kubernetes.clusters is empty" in page.text
+    listing = await harness.client.get(f"{PAGE}/clusters")
+    assert listing.json() == {
+        "error": "no_clusters",
+        "error_description": "no clusters are configured (kubernetes.clusters is empty)",
+    }
     assert (await harness.client.post(PAGE, data={"cluster": "x"})).status_code == 404
     # Without clusters the internal client does not exist either.
     response = await harness.client.get(

@@ -16,7 +16,8 @@ from html import unescape
 from pathlib import Path
 
 import httpx
-import pytest
+
+from testenv import missing
 
 HERE = Path(__file__).parent
 
@@ -40,11 +41,8 @@ def free_port() -> int:
 def require(available: bool, reason: str) -> None:
     """A test server's prerequisite: in CI (or with PASSGATE_REQUIRE_UPSTREAM=1) a missing
     one is a failure, locally a skip with ``reason``."""
-    if available:
-        return
-    if os.environ.get("CI") or os.environ.get("PASSGATE_REQUIRE_UPSTREAM") == "1":
-        pytest.fail(reason)
-    pytest.skip(reason)
+    if not available:
+        missing("UPSTREAM", reason)
 
 
 def require_node(folder: Path = HERE, package: str = "oidc-provider") -> str:

@@ -25,7 +25,8 @@ from passgate.cli.tables import Row
               help="An admin bearer token ($PASSGATE_ADMIN_TOKEN).")  # fmt: skip
 @click.option("--ca-file", type=click.Path(exists=True, dir_okay=False),
               help="CA certificates (PEM) to trust for an https issuer.")  # fmt: skip
-@click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table")
+@click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table",
+              help="Tables for people, or the API's JSON for scripts.")  # fmt: skip
 @click.pass_context
 def admin_command(
     ctx: click.Context, url: str, token: str, ca_file: str | None, output: str
@@ -63,14 +64,19 @@ def clients() -> None:
 
 def _client_options(function: Callable[..., Any]) -> Callable[..., Any]:
     options = [
-        click.option("--name", default=None),
-        click.option("--public/--confidential", default=None),
+        click.option("--name", default=None, help="The name shown on the approval page."),
+        click.option("--public/--confidential", default=None,
+                     help="Public: no secret, PKCE (kubectl, apps); confidential: a secret."),
         click.option("--secret-stdin", is_flag=True, help="Read the client secret from stdin."),
-        click.option("--logo-url", default=None),
-        click.option("--redirect-uri", "redirect_uris", multiple=True),
-        click.option("--post-logout-redirect-uri", "post_logout_redirect_uris", multiple=True),
-        click.option("--trusted-peer", "trusted_peers", multiple=True),
-        click.option("--allowed-connector", "allowed_connectors", multiple=True),
+        click.option("--logo-url", default=None, help="A logo for the approval page."),
+        click.option("--redirect-uri", "redirect_uris", multiple=True,
+                     help="Where codes may go, matched exactly (repeatable)."),
+        click.option("--post-logout-redirect-uri", "post_logout_redirect_uris", multiple=True,
+                     help="Where /logout may send back to (repeatable)."),
+        click.option("--trusted-peer", "trusted_peers", multiple=True,
+                     help="A client that may ask for tokens with this one as audience."),
+        click.option("--allowed-connector", "allowed_connectors", multiple=True,
+                     help="A connector this client may sign in with (default: all)."),
         click.option("--backchannel-logout-uri", default=None,
                      help='Back-Channel Logout 1.0 endpoint ("" removes it).'),
         click.option("--sso-shared-with", "sso_shared_with", multiple=True,
@@ -104,6 +110,7 @@ def _show_client(target: Target, body: Row) -> None:
 @clients.command("list")
 @pass_target
 def clients_list(target: Target) -> None:
+    """List every client, the config file's too."""
     body = target.request("GET", "/clients")
     target.show(body, body["clients"], CLIENT_COLUMNS)
 
@@ -112,6 +119,7 @@ def clients_list(target: Target) -> None:
 @click.argument("client_id")
 @pass_target
 def clients_get(target: Target, /, client_id: str) -> None:
+    """Show one client (never its secret)."""
     _show_client(target, target.request("GET", f"/clients/{segment(client_id)}"))
 
 
@@ -150,6 +158,7 @@ def clients_rotate_secret(target: Target, /, client_id: str) -> None:
 @click.argument("client_id")
 @pass_target
 def clients_delete(target: Target, /, client_id: str) -> None:
+    """Delete a client kept in storage (the config file's are read-only)."""
     target.request("DELETE", f"/clients/{segment(client_id)}")
     deleted(target, "client", client_id)
 
@@ -167,16 +176,17 @@ def users() -> None:
 @users.command("list")
 @pass_target
 def users_list(target: Target) -> None:
+    """List the password database's users, the config file's too."""
     body = target.request("GET", "/users")
     target.show(body, body["users"], USER_COLUMNS)
 
 
 @users.command("create")
 @click.argument("email")
-@click.option("--username", default="")
-@click.option("--user-id", default="")
-@click.option("--name", default="")
-@click.option("--group", "groups", multiple=True)
+@click.option("--username", default="", help="The preferred_username claim.")
+@click.option("--user-id", default="", help="The stable user id (sub); generated when absent.")
+@click.option("--name", default="", help="The name claim.")
+@click.option("--group", "groups", multiple=True, help="A group (repeatable).")
 @click.option("--hash", "hashed", default=None, help="A bcrypt hash instead of a password.")
 @pass_target
 def users_create(
@@ -208,6 +218,7 @@ def users_set_password(target: Target, /, email: str) -> None:
 @click.argument("email")
 @pass_target
 def users_delete(target: Target, /, email: str) -> None:
+    """Delete a user kept in storage (the config file's are read-only)."""
     target.request("DELETE", f"/users/{segment(email)}")
     deleted(target, "user", email)
 
@@ -237,6 +248,7 @@ def _show_keys(target: Target, body: Row) -> None:
 @keys.command("status")
 @pass_target
 def keys_status(target: Target) -> None:
+    """Show the signing key and the keys that still verify tokens."""
     _show_keys(target, target.request("GET", "/keys"))
 
 
@@ -277,14 +289,15 @@ AUDIT_COLUMNS = (
 
 @admin_command.command("audit")
 @click.option("--action", default="", help="An action or a prefix (admin.client).")
-@click.option("--actor", default="")
-@click.option("--user", "user_id", default="")
-@click.option("--client", "client_id", default="")
-@click.option("--session", "session_id", default="")
+@click.option("--actor", default="", help="Who acted (admin:ci, a user id).")
+@click.option("--user", "user_id", default="", help="Events about this user id.")
+@click.option("--client", "client_id", default="", help="Events about this client.")
+@click.option("--session", "session_id", default="", help="Events about this session.")
 @click.option("--since", default="", help="RFC 3339 time, e.g. 2026-01-01T00:00:00Z.")
-@click.option("--until", default="")
+@click.option("--until", default="", help="RFC 3339 time: events before it.")
 @click.option("--before-seq", type=int, default=None, help="Page: events older than this.")
-@click.option("--limit", type=click.IntRange(1, 1000), default=100)
+@click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True,
+              help="At most this many events (1-1000).")  # fmt: skip
 @pass_target
 def audit(target: Target, /, before_seq: int | None, limit: int, **filters: str) -> None:
     """Read the audit log, newest first."""

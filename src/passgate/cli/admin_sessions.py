@@ -31,13 +31,14 @@ def sessions() -> None:
 
 @sessions.command("list")
 @click.option("--user", "user_id", default="", help="A user id.")
-@click.option("--client", "client_id", default="")
-@click.option("--connector", "connector_id", default="")
+@click.option("--client", "client_id", default="", help="A client id.")
+@click.option("--connector", "connector_id", default="", help="A connector id.")
 @click.option("--browser-session", "browser_session_id", default="",
               help="Only those made through this browser session.")  # fmt: skip
 @click.option("--all", "include_revoked", is_flag=True, help="Include revoked and expired.")
 @pass_target
 def sessions_list(target: Target, /, include_revoked: bool, **filters: str) -> None:
+    """List the grants that are still active (with --all, ended ones too)."""
     body = target.request("GET", "/sessions", params=_query(include_revoked, **filters))
     target.show(body, body["sessions"], SESSION_COLUMNS)
 
@@ -49,10 +50,11 @@ def browser_sessions() -> None:
 
 @browser_sessions.command("list")
 @click.option("--user", "user_id", default="", help="A user id.")
-@click.option("--connector", "connector_id", default="")
+@click.option("--connector", "connector_id", default="", help="A connector id.")
 @click.option("--all", "include_revoked", is_flag=True, help="Include ended and expired.")
 @pass_target
 def browser_sessions_list(target: Target, /, include_revoked: bool, **filters: str) -> None:
+    """List the browser sessions still signed in (with --all, ended ones too)."""
     body = target.request("GET", "/browser-sessions", params=_query(include_revoked, **filters))
     target.show(body, body["browser_sessions"], BROWSER_COLUMNS)
 
@@ -61,13 +63,14 @@ def browser_sessions_list(target: Target, /, include_revoked: bool, **filters: s
 @click.argument("session_id")
 @pass_target
 def browser_sessions_get(target: Target, /, session_id: str) -> None:
+    """Show one browser session: who, which connector and clients, when, from where."""
     body = target.request("GET", f"/browser-sessions/{segment(session_id)}")
     target.show(body, [body], BROWSER_COLUMNS)
 
 
 @browser_sessions.command("end")
 @click.argument("session_id")
-@click.option("--reason", default="")
+@click.option("--reason", default="", help="Why, for the audit log.")
 @pass_target
 def browser_sessions_end(target: Target, /, session_id: str, reason: str) -> None:
     """Sign the browser out everywhere: every grant, token and forward-auth cookie made
@@ -84,7 +87,7 @@ def browser_sessions_end(target: Target, /, session_id: str, reason: str) -> Non
 @click.argument("kind", type=click.Choice(["session", "user", "client", "connector", "token",
                                            "all"]))  # fmt: skip
 @click.argument("value", required=False, default="")
-@click.option("--reason", default="")
+@click.option("--reason", default="", help="Why, for the audit log.")
 @click.option("--yes", is_flag=True, help="Confirm revoking everything (kind all).")
 @pass_target
 def revoke(target: Target, /, kind: str, value: str, reason: str, yes: bool) -> None:

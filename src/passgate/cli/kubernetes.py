@@ -11,23 +11,17 @@ from typing import TYPE_CHECKING
 
 import click
 
+from passgate.cli.config_file import load
+from passgate.cli.errors import CommandError
+
 if TYPE_CHECKING:
+    import httpx
+
     from passgate.config import Config
     from passgate.kube.apiserver import ApiserverSettings
     from passgate.kube.kubeconfig import ClusterEntry
 
 FORMATS = ("all", "flags", "v1beta1", "v1", "webhook")
-
-
-def _load(config_file: str) -> Config:
-    from passgate.config import ConfigError, load_config
-
-    try:
-        return load_config(config_file)
-    except ConfigError as error:
-        raise click.ClickException(f"invalid configuration {config_file}:\n{error}") from None
-    except OSError as error:
-        raise click.ClickException(f"cannot read {config_file}: {error.strerror}") from None
 
 
 def _fetch_listing(issuer_url: str, ca_file: str | None) -> list[ClusterEntry]:
@@ -44,28 +38,48 @@ def _fetch_listing(issuer_url: str, ca_file: str | None) -> list[ClusterEntry]:
         try:
             ca_data = base64.b64encode(pem_file(ca_file).encode("ascii")).decode("ascii")
         except ValueError as error:
-            raise click.ClickException(f"--certificate-authority: {error}") from None
+            raise CommandError(f"--certificate-authority: {error}") from None
         verify = ca_file
     url = f"{issuer}/kubeconfig/clusters"
     try:
         response = httpx.get(url, verify=verify, timeout=15.0, follow_redirects=False)
     except httpx.HTTPError as error:
-        raise click.ClickException(f"cannot reach {url}: {error}") from None
+        raise CommandError(f"cannot reach {url}: {error}") from None
     if response.status_code == 404:
-        raise click.ClickException(f"{issuer} does not publish its clusters (publishClusters)")
+        raise CommandError(_why_unlisted(issuer, response))
     if response.status_code != 200:
-        raise click.ClickException(f"{url} answered {response.status_code}")
+        raise CommandError(f"{url} answered {response.status_code}")
     try:
         return clusters_from_listing(response.json(), issuer, ca_data)
     except (ValueError, KubeconfigError) as error:
-        raise click.ClickException(f"{url}: {error}") from None
+        raise CommandError(f"{url}: {error}") from None
+
+
+def _why_unlisted(issuer: str, response: httpx.Response) -> str:
+    """The 404 of the cluster listing: no clusters, or clusters kept private?"""
+    from passgate.kube.kubeconfig import NO_CLUSTERS, NOT_PUBLISHED
+
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    error = body.get("error") if isinstance(body, dict) else None
+    if error == NO_CLUSTERS:
+        return f"{issuer} has no clusters configured (kubernetes.clusters is empty)"
+    if error == NOT_PUBLISHED:
+        return (
+            f"{issuer} has clusters but does not publish them (kubernetes.publishClusters "
+            f"is false): download a kubeconfig at {issuer}/kubeconfig, or use --config "
+            "with its config file"
+        )
+    return f"{issuer}/kubeconfig/clusters answered 404: is {issuer} a Passgate issuer?"
 
 
 @click.command("kubeconfig")
 @click.option(
     "--config",
     "config_file",
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     help="The platform team's passgate config (reads kubernetes.clusters).",
 )
 @click.option("--issuer-url", help="Read the clusters from <issuer>/kubeconfig/clusters.")
@@ -110,12 +124,16 @@ def kubeconfig_command(
     if output and kubeconfig_path:
         raise click.UsageError("--output - and --kubeconfig exclude each other")
     if config_file:
-        available = kubeconfig.clusters_from_config(_load(config_file))
+        available = kubeconfig.clusters_from_config(load(config_file))
+        if not available:
+            raise CommandError(
+                f"{config_file} has no clusters configured (kubernetes.clusters is empty)"
+            )
     else:
         assert issuer_url is not None
         available = _fetch_listing(issuer_url, ca_file)
-    if not available:
-        raise click.ClickException("no clusters are configured (kubernetes.clusters is empty)")
+        if not available:
+            raise CommandError(f"{issuer_url} lists no clusters")
     try:
         chosen = kubeconfig.select(available, list(clusters))
         entries = kubeconfig.build(chosen)
@@ -128,14 +146,14 @@ def kubeconfig_command(
         document = kubeconfig.merge(kubeconfig.read(path), entries, current_context=current)
         kubeconfig.write(path, document)
     except (kubeconfig.KubeconfigError, OSError) as error:
-        raise click.ClickException(str(error)) from None
+        raise CommandError(str(error)) from None
     names = ", ".join(entry.name for entry in chosen)
     click.echo(f"{path}: added context(s) {names}", err=True)
     click.echo(f"try: kubectl --context {chosen[0].name} get namespaces", err=True)
 
 
 @click.command("apiserver-config")
-@click.argument("config_file", type=click.Path(dir_okay=False))
+@click.argument("config_file", type=click.Path())
 @click.option("--cluster", required=True, help="A kubernetes.clusters name.")
 @click.option(
     "--format",
@@ -160,18 +178,31 @@ def kubeconfig_command(
 def apiserver_config_command(
     config_file: str, cluster: str, fmt: str, ca_file: str | None, webhook_file: str | None
 ) -> None:
-    """Print the kube-apiserver settings that accept Passgate's tokens for CLUSTER."""
+    """Print the kube-apiserver settings that accept Passgate's tokens for CLUSTER.
+
+    Prints nothing, and exits 1, when kube-apiserver would refuse the settings (an http
+    issuer, for one): they would keep it from starting."""
     import yaml
 
     from passgate.kube import apiserver
 
-    config = _load(config_file)
+    config = load(config_file)
     try:
         settings = apiserver.settings_for(config, cluster, ca_file=ca_file)
     except apiserver.UnknownClusterError as error:
-        raise click.ClickException(str(error)) from None
-    if not settings.issuer.startswith("https://"):
-        click.echo("warning: kube-apiserver accepts only an https issuer URL", err=True)
+        raise CommandError(str(error)) from None
+    if fmt == "webhook":
+        if not settings.issuer.startswith("https://"):
+            click.echo(
+                f"passgate: warning: the webhook is at {settings.issuer} (not https): "
+                "the apiserver would send every token there unencrypted",
+                err=True,
+            )
+    elif problems := apiserver.refusals(settings):
+        raise CommandError(
+            f"not printing settings kube-apiserver would refuse for {settings.issuer}: "
+            + "; ".join(problems)
+        )
     if settings.ca_pem and not ca_file and not config.kubernetes.issuer_ca:
         click.echo(
             f"note: write kubernetes.issuerCAData's PEM to {settings.ca_file} "
@@ -214,7 +245,7 @@ def _print_webhook(config: Config, settings: ApiserverSettings, webhook_file: st
 
     review = config.kubernetes.token_review
     if not review.enabled:
-        raise click.ClickException("kubernetes.tokenReview.enabled is false in this config")
+        raise CommandError("kubernetes.tokenReview.enabled is false in this config")
     click.echo(f"# Save as {webhook_file} on the apiserver host; kube-apiserver flags:")
     for flag in apiserver.webhook_flags(webhook_file):
         click.echo(f"#   {flag}")

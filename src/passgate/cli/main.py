@@ -8,15 +8,19 @@ import sys
 import click
 
 from passgate import __version__
+from passgate.cli.errors import EXIT_FAILURE, CommandError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(
+    __version__, "--version", prog_name="passgate", message="%(prog)s %(version)s"
+)
 def cli() -> None:
     """Passgate: a federated OpenID Connect provider for Kubernetes and internal websites."""
 
 
 @cli.command()
-@click.argument("config_file", type=click.Path(dir_okay=False))
+@click.argument("config_file", type=click.Path())
 @click.option("--debug", is_flag=True, help="On a failed start, show the traceback too.")
 def serve(config_file: str, debug: bool) -> None:
     """Serve the issuer described by CONFIG_FILE (a Dex-compatible config.yaml).
@@ -24,18 +28,11 @@ def serve(config_file: str, debug: bool) -> None:
     SIGTERM stops gracefully (web.shutdownGrace), SIGHUP reloads the file."""
     import asyncio  # here, not at the top: `passgate get-token` runs for every kubectl command
 
+    from passgate.cli.config_file import load
     from passgate.cli.serve import StartupError, run
-    from passgate.config import ConfigError, load_config
     from passgate.logs import configure
 
-    try:
-        config = load_config(config_file)
-    except ConfigError as error:
-        click.echo(f"passgate: invalid configuration {config_file}:\n{error}", err=True)
-        sys.exit(2)
-    except OSError as error:
-        click.echo(f"passgate: cannot read {config_file}: {error.strerror}", err=True)
-        sys.exit(2)
+    config = load(config_file)
     configure(config.logger.level, config.logger.format, config.logger.exclude_fields)
     try:
         import uvloop
@@ -49,27 +46,28 @@ def serve(config_file: str, debug: bool) -> None:
     except StartupError as error:
         if debug:
             raise
-        click.echo(f"passgate: {error}", err=True)
-        sys.exit(1)
+        raise CommandError(str(error)) from None
 
 
 @cli.command("check-config")
-@click.argument("config_file", type=click.Path(dir_okay=False))
+@click.argument("config_file", type=click.Path())
 def check_config_command(config_file: str) -> None:
     """Validate CONFIG_FILE and report every problem with its key path."""
+    from passgate.cli.config_file import require_readable
     from passgate.config import check_config
 
+    require_readable(config_file)
     config, lines = check_config(config_file)
     for line in lines:
         click.echo(line, err=config is None)
     if config is None:
-        sys.exit(1)
+        sys.exit(EXIT_FAILURE)
     click.echo(f"{config_file}: configuration is valid")
 
 
 @cli.command()
 def version() -> None:
-    """Print the version."""
+    """Print the version (as --version does)."""
     click.echo(f"passgate {__version__}")
 
 

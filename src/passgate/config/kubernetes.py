@@ -37,7 +37,7 @@ from passgate.config.builtin import KUBECONFIG_CLIENT_ID
 from passgate.config.checks import cross_check
 from passgate.config.clients import StaticClient
 from passgate.config.environ import value_or_env
-from passgate.config.fields import decode_root_ca_data
+from passgate.config.fields import decode_root_ca_data, is_loopback_host
 from passgate.oauth2.redirect import is_loopback_uri
 from passgate.oauth2.scopes import OPENID, classify
 
@@ -263,6 +263,24 @@ def _loopback_redirect(client: StaticClient) -> bool:
     return any(is_loopback_uri(uri) for uri in client.redirect_uris)
 
 
+def _https_issuer(issuer: str) -> Iterator[tuple[Literal["error", "warning"], Loc, str]]:
+    """kube-apiserver refuses a non-https issuer (``--oidc-issuer-url``, and ``jwt[].issuer.url``
+    of an AuthenticationConfiguration), so clusters cannot use an http one: an error,
+    except on a loopback host, where it can only be a demo or a test on this machine."""
+    parts = urlsplit(issuer)
+    if parts.scheme == "https":
+        return
+    if is_loopback_host(parts.hostname or ""):
+        message = "kube-apiserver accepts only an https issuer; kubernetes.clusters need one"
+        yield "warning", ("issuer",), message
+    else:
+        message = (
+            "must be https when kubernetes.clusters are configured: kube-apiserver refuses "
+            "an http issuer (http is accepted only on a loopback host, for trying Passgate out)"
+        )
+        yield "error", ("issuer",), message
+
+
 @cross_check("kubernetes", "static_clients", "issuer")
 def _cluster_clients(
     kubernetes: KubernetesConfig, clients: Sequence[StaticClient | None], issuer: str
@@ -270,9 +288,7 @@ def _cluster_clients(
     """Each cluster's clientID names a static client that kubectl can use."""
     if not kubernetes.clusters:
         return
-    if urlsplit(issuer).scheme != "https":
-        message = "kube-apiserver accepts only an https issuer; kubernetes.clusters need one"
-        yield "warning", ("issuer",), message
+    yield from _https_issuer(issuer)
     first: dict[str, int] = {}
     for index, cluster in enumerate(kubernetes.clusters):
         if cluster.name in first:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from passgate.config import Config
 
@@ -32,6 +33,7 @@ __all__ = [
     "UnknownClusterError",
     "authentication_configuration",
     "flags",
+    "refusals",
     "settings_for",
     "webhook_flags",
     "webhook_kubeconfig",
@@ -48,6 +50,10 @@ DEFAULT_WEBHOOK_FILE = "/etc/kubernetes/passgate-webhook.kubeconfig"
 #: The apiserver caches webhook answers, refusals included (default 2m): a revocation
 #: takes effect at Passgate within a second, at the apiserver within this TTL.
 WEBHOOK_CACHE_TTL = "10s"
+#: What ``--oidc-signing-algs`` accepts (the asymmetric JOSE algorithms, RFC 7518 §3.1).
+APISERVER_SIGNING_ALGS = frozenset(
+    {"RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512"}
+)
 
 
 class UnknownClusterError(LookupError):
@@ -98,6 +104,37 @@ def settings_for(config: Config, cluster: str, *, ca_file: str | None = None) ->
         ca_pem=pem,
         ca_file=ca_file if pem else "",
     )
+
+
+def refusals(settings: ApiserverSettings) -> list[str]:
+    """What kube-apiserver would refuse in ``settings``, so it would not start: the rules
+    its ``--oidc-*`` flags and ``AuthenticationConfiguration`` share (the apiserver's
+    ``validateURL`` for the issuer, ``validateAudiences``, the claim mappings, and the
+    algorithms ``--oidc-signing-algs`` knows). Empty when the settings are usable."""
+    found: list[str] = []
+    issuer = settings.issuer
+    try:
+        parts = urlsplit(issuer)
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
+        return [f"the issuer URL {issuer!r} does not parse"]
+    if parts.scheme != "https":
+        found.append(f"the issuer URL must be https, not {parts.scheme or 'schemeless'}")
+    if not parts.hostname:
+        found.append("the issuer URL has no host")
+    if parts.username is not None or parts.password is not None:
+        found.append("the issuer URL must not contain a user name or password")
+    if parts.query:
+        found.append("the issuer URL must not contain a query")
+    if parts.fragment:
+        found.append("the issuer URL must not contain a fragment")
+    if not settings.client_id:
+        found.append("the client id (the audience) must not be empty")
+    if not settings.username_claim:
+        found.append("the username claim must not be empty")
+    if settings.signing_algorithm not in APISERVER_SIGNING_ALGS:
+        found.append(f"the signing algorithm {settings.signing_algorithm} is not one it accepts")
+    return found
 
 
 def flags(settings: ApiserverSettings) -> list[str]:

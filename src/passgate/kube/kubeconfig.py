@@ -29,6 +29,8 @@ from passgate.kube.settings import PluginSettings, TLSOptions
 
 __all__ = [
     "EXEC_API_VERSION",
+    "NOT_PUBLISHED",
+    "NO_CLUSTERS",
     "PLUGIN_COMMAND",
     "ClusterEntry",
     "Entries",
@@ -50,6 +52,10 @@ __all__ = [
 EXEC_API_VERSION = "client.authentication.k8s.io/v1"
 PLUGIN_COMMAND = "passgate"
 _SECTIONS = ("clusters", "users", "contexts")
+#: The ``error`` of ``GET <issuer>/kubeconfig/clusters``'s 404: nothing to list, or a list
+#: kept private (``publishClusters: false``). Two codes, so each points at its own setting.
+NO_CLUSTERS = "no_clusters"
+NOT_PUBLISHED = "not_published"
 
 
 class KubeconfigError(ValueError):

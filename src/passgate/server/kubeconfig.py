@@ -17,7 +17,9 @@ built-in public client ``passgate-kubeconfig`` with redirect URI
 - every redirect goes to a fixed path below the issuer (no open redirect).
 
 ``GET /kubeconfig/clusters`` lists the clusters as public JSON for ``passgate kubeconfig
---issuer-url`` when ``kubernetes.publishClusters`` is true.
+--issuer-url`` when ``kubernetes.publishClusters`` is true; otherwise a 404 whose ``error``
+says which is missing, the clusters or their publication, so the command can tell the
+person which setting to look at.
 """
 
 from __future__ import annotations
@@ -138,8 +140,15 @@ def _enabled(services: Services) -> bool:
     return bool(services.kube_clusters)
 
 
-def _not_found(request: Request) -> Response:
-    return render_error(request, 404, "Not found", "There is nothing at this address.")
+def _no_clusters(request: Request) -> Response:
+    """A person who followed a link here learns why there is no page, not just a 404."""
+    return render_error(
+        request,
+        404,
+        "No clusters configured",
+        "This issuer hands out no kubeconfigs: its configuration lists no Kubernetes "
+        "clusters (kubernetes.clusters is empty).",
+    )
 
 
 def _page(request: Request, who: VerifiedToken, **context: Any) -> Response:
@@ -167,7 +176,7 @@ async def page(request: Request) -> Response:
     """GET shows who is signed in and the cluster form; POST builds the kubeconfig."""
     services = services_of(request)
     if not _enabled(services):
-        return _not_found(request)
+        return _no_clusters(request)
     who = await _session(request)
     if who is None:
         if request.method == "POST":  # back to GET, which signs in and returns here
@@ -221,7 +230,7 @@ async def callback(request: Request) -> Response:
     """``/kubeconfig/callback``: the end of the sign-in this page started."""
     services = services_of(request)
     if not _enabled(services):
-        return _not_found(request)
+        return _no_clusters(request)
     state, _, verifier = request.cookies.get(LOGIN_COOKIE, "").partition(".")
     query = request.query_params
     presented = query.get("state", "")
@@ -262,10 +271,22 @@ async def callback(request: Request) -> Response:
 async def clusters(request: Request) -> Response:
     """``GET /kubeconfig/clusters``: the public cluster list (``publishClusters``)."""
     services = services_of(request)
-    if not services.publish_clusters or not _enabled(services):
-        return JSONResponse({"error": "not_found"}, status_code=404)
+    if not _enabled(services):
+        description = "no clusters are configured (kubernetes.clusters is empty)"
+        return _no_listing(kubeconfig.NO_CLUSTERS, description)
+    if not services.publish_clusters:
+        description = (
+            "the clusters are configured but not published (kubernetes.publishClusters is "
+            f"false): download a kubeconfig at {services.settings.issuer}/kubeconfig"
+        )
+        return _no_listing(kubeconfig.NOT_PUBLISHED, description)
     listing = kubeconfig.listing_of(services.kube_clusters)
     return JSONResponse(listing, headers={"Cache-Control": "no-cache"})
+
+
+def _no_listing(error: str, description: str) -> Response:
+    body = {"error": error, "error_description": description}
+    return JSONResponse(body, status_code=404, headers={"Cache-Control": "no-cache"})
 
 
 routes = [
