@@ -53,7 +53,7 @@ def test_the_demo_kubeconfig_page_is_there(demo: tuple[str, Path]) -> None:
     issuer, _config = demo
     page = httpx.get(f"{issuer}/kubeconfig", follow_redirects=False, timeout=10)
     assert page.status_code == 303  # to sign in, then the cluster form
-    assert page.headers["location"].startswith("/dex/auth?client_id=passgate-kubeconfig")
+    assert page.headers["location"].startswith("/dex/auth?client_id=passgate-portal")
 
 
 def test_apiserver_config_of_the_demo_says_why_not(demo: tuple[str, Path]) -> None:

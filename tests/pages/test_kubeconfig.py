@@ -82,22 +82,20 @@ def test_sign_in_pick_clusters_and_download(
             page = context.new_page()
             page.set_default_timeout(15_000)
             page.goto(f"{kube_server.issuer}/kubeconfig")
-            # Not signed in: the normal sign-in pages, as the built-in client.
+            # Not signed in: the normal sign-in pages, as the portal's built-in client.
             assert urlsplit(page.url).path == "/dex/auth/local/login"
             page.fill("#login", EMAIL)
             page.fill("#password", PASSWORD)
             page.click("#submit-login")
-            page.wait_for_url("**/dex/approval?**")
-            assert "Kubeconfig download" in page.inner_text("h1")
-            page.click("#grant-access")
+            # Passgate's own pages ask no consent: straight back to the page.
             page.wait_for_url(f"{kube_server.issuer}/kubeconfig")
             assert EMAIL in page.inner_text("#who")
             cookies = {cookie["name"]: cookie for cookie in context.cookies()}
-            session = cookies["passgate_kubeconfig"]
+            session = cookies["passgate_portal"]
             assert session["httpOnly"]
             assert session["sameSite"] == "Lax"
-            assert session["path"] == "/dex/kubeconfig"
-            assert "passgate_kubeconfig_login" not in cookies
+            assert session["path"] == "/dex"
+            assert "passgate_portal_login" not in cookies
 
             page.check("#cluster-prod")
             page.check("#cluster-staging")

@@ -176,16 +176,26 @@ def assert_error_page(response: httpx.Response, status: int) -> None:
 
 
 class _FormParser(HTMLParser):
-    def __init__(self) -> None:
+    """The form with id ``form_id`` (the first form when None): its action, and the
+    fields and buttons inside it."""
+
+    def __init__(self, form_id: str | None = None) -> None:
         super().__init__()
+        self.form_id = form_id
         self.action: str | None = None
         self.fields: dict[str, str] = {}
         self.buttons: dict[str, list[str]] = {}
+        self._inside = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         attributes = {name: value or "" for name, value in attrs}
-        if tag == "form" and self.action is None:
-            self.action = attributes.get("action", "")
+        if tag == "form":
+            wanted = self.form_id is None or attributes.get("id") == self.form_id
+            self._inside = self.action is None and wanted
+            if self._inside:
+                self.action = attributes.get("action", "")
+        elif not self._inside:
+            return
         elif tag == "input" and "name" in attributes:
             unchecked = (
                 attributes.get("type") in ("checkbox", "radio") and "checked" not in attributes
@@ -195,20 +205,24 @@ class _FormParser(HTMLParser):
         elif tag == "button" and "name" in attributes:
             self.buttons.setdefault(attributes["name"], []).append(attributes.get("value", ""))
 
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self._inside = False
+
 
 @dataclass(frozen=True)
 class Form:
-    """The first form of a page: where it posts and its pre-filled fields."""
+    """A form of a page: where it posts and its pre-filled fields."""
 
     action: str
     fields: dict[str, str]
     buttons: dict[str, list[str]] = field(default_factory=dict)
 
 
-def parse_form(html: str) -> Form:
-    parser = _FormParser()
+def parse_form(html: str, form_id: str | None = None) -> Form:
+    parser = _FormParser(form_id)
     parser.feed(html)
-    assert parser.action, "no form on the page"
+    assert parser.action, f"no form {form_id or ''} on the page"
     return Form(parser.action, parser.fields, parser.buttons)
 
 

@@ -16,7 +16,7 @@ from click.testing import CliRunner, Result
 
 from e2e.tls import make_tls_files
 from passgate.cli.main import cli
-from passgate.config.kubernetes import KUBECONFIG_CLIENT_ID
+from passgate.config.builtin import PORTAL_CLIENT_ID
 
 from .harness import (
     EMAIL,
@@ -62,31 +62,26 @@ async def kube(tmp_path: Path, anyio_backend: str) -> AsyncIterator[Harness]:
         yield harness
 
 
-async def sign_in(harness: Harness, browser: httpx.AsyncClient, approve: bool = True) -> str:
-    """GET /kubeconfig → /auth → password → approval → callback; the last Location."""
+async def sign_in(harness: Harness, browser: httpx.AsyncClient) -> str:
+    """GET /kubeconfig → /auth as the portal's client → password → the portal's callback
+    (Passgate's own pages ask no consent); the callback URL."""
     start = await browser.get(PAGE)
     assert start.status_code == 303, start.text
     auth = start.headers["location"]
     assert auth.startswith(f"{PREFIX}/auth?")
     params = query_of(auth)
-    assert params["client_id"] == KUBECONFIG_CLIENT_ID
-    assert params["redirect_uri"] == f"http://127.0.0.1:5556{PREFIX}/kubeconfig/callback"
+    assert params["client_id"] == PORTAL_CLIENT_ID
+    assert params["redirect_uri"] == f"http://127.0.0.1:5556{PREFIX}/signin/callback"
     assert params["code_challenge_method"] == "S256"
     cookie = start.headers["set-cookie"].lower()
     assert "httponly" in cookie
     assert "samesite=lax" in cookie
-    assert f"path={PAGE}" in cookie
     url = await harness.login_url(params, browser)
     form = await harness.login_form(url, browser)
     response = await harness.submit_login(form, browser=browser)
     assert response.status_code == 303, response.text
-    approval = await harness.approval_form(response.headers["location"], browser)
-    response = await harness.submit_approval(
-        approval, browser=browser, approval="approve" if approve else "rejected"
-    )
-    assert response.status_code == 303, response.text
     callback = response.headers["location"]
-    assert urlsplit(callback).path == f"{PREFIX}/kubeconfig/callback"
+    assert urlsplit(callback).path == f"{PREFIX}/signin/callback"
     return callback
 
 
@@ -105,7 +100,7 @@ async def test_sign_in_pick_and_download(kube: Harness) -> None:
     assert EMAIL in page.text
     assert "admins" in page.text
     assert "developers" in page.text
-    form = parse_form(page.text)
+    form = parse_form(page.text, "clusters-form")
     assert form.action == PAGE
     data = {"csrf_token": form.fields["csrf_token"], "action": "download"}
     response = await browser.post(PAGE, data={**data, "cluster": ["prod", "staging"]})
@@ -141,18 +136,18 @@ async def test_not_signed_in_goes_to_sign_in(kube: Harness) -> None:
 
 async def test_forged_or_foreign_session_cookie_is_not_a_session(kube: Harness) -> None:
     browser = await kube.browser()
-    browser.cookies.set("passgate_kubeconfig", "x.y.z", path=PAGE)
+    browser.cookies.set("passgate_portal", "x.y.z", path=PREFIX)
     assert (await browser.get(PAGE)).status_code == 303
     # A genuine ID token of another client (aud kubectl) is no session either.
     tokens = await kube.tokens(client_id=PUBLIC_ID, redirect_uri="http://localhost:8000")
-    browser.cookies.set("passgate_kubeconfig", tokens["id_token"], path=PAGE)
+    browser.cookies.set("passgate_portal", tokens["id_token"], path=PREFIX)
     assert (await browser.get(PAGE)).status_code == 303
 
 
 async def test_session_expires(kube: Harness) -> None:
     browser = await signed_in(kube)
     assert (await browser.get(PAGE)).status_code == 200
-    kube.clock.advance(timedelta(minutes=16))
+    kube.clock.advance(timedelta(minutes=61))
     assert (await browser.get(PAGE)).status_code == 303
 
 
@@ -176,7 +171,7 @@ async def test_csrf_token_is_required(kube: Harness) -> None:
 
 async def test_unknown_or_no_cluster(kube: Harness) -> None:
     browser = await signed_in(kube)
-    token = parse_form((await browser.get(PAGE)).text).fields["csrf_token"]
+    token = parse_form((await browser.get(PAGE)).text, "clusters-form").fields["csrf_token"]
     for clusters in (["nope"], ["prod", "../etc"], []):
         data = {"csrf_token": token, "action": "download", "cluster": clusters}
         response = await browser.post(PAGE, data=data)
@@ -190,43 +185,6 @@ async def test_unknown_or_no_cluster(kube: Harness) -> None:
     assert_error_page(repeated, 400)
     wrong_type = await browser.post(PAGE, content=b"{}", headers={"content-type": "text/json"})
     assert_error_page(wrong_type, 400)
-
-
-async def test_callback_needs_the_browser_that_started(kube: Harness) -> None:
-    starter = await kube.browser()
-    callback = await sign_in(kube, starter)
-    # Another browser (no login cookie) cannot finish it: login CSRF.
-    other = await kube.browser()
-    assert_error_page(await other.get(callback), 400)
-    # A wrong state in the starting browser is refused, and the code stays unredeemed.
-    query = query_of(callback)
-    bad = await starter.get(f"{PREFIX}/kubeconfig/callback", params={**query, "state": "x"})
-    assert_error_page(bad, 400)
-    saved = httpx.Cookies(starter.cookies)
-    finished = await starter.get(callback)
-    assert finished.status_code == 303
-    # The code is single use, even with the login cookie kept.
-    replay = await kube.browser()
-    replay.cookies.update(saved)
-    replayed = await replay.get(callback)
-    assert_error_page(replayed, 400)
-    assert "already used" in replayed.text
-
-
-async def test_callback_refusals(kube: Harness) -> None:
-    browser = await kube.browser()
-    denied = await sign_in(kube, browser, approve=False)
-    assert query_of(denied)["error"] == "access_denied"
-    assert_error_page(await browser.get(denied), 403)
-    assert_error_page(await browser.get(f"{PREFIX}/kubeconfig/callback"), 400)
-    await browser.get(PAGE)  # a fresh login cookie
-    state = query_of((await browser.get(PAGE)).headers["location"])["state"]
-    missing_code = await browser.get(f"{PREFIX}/kubeconfig/callback", params={"state": state})
-    assert_error_page(missing_code, 400)
-    bad_code = await browser.get(
-        f"{PREFIX}/kubeconfig/callback", params={"state": state, "code": "forged"}
-    )
-    assert_error_page(bad_code, 400)
 
 
 async def test_cluster_listing(kube: Harness) -> None:
@@ -319,11 +277,11 @@ async def test_no_clusters_no_page(harness: Harness) -> None:
         "error_description": "no clusters are configured (kubernetes.clusters is empty)",
     }
     assert (await harness.client.post(PAGE, data={"cluster": "x"})).status_code == 404
-    # Without clusters the internal client does not exist either.
+    # The page's former client is no client at all.
     response = await harness.client.get(
         f"{PREFIX}/auth",
         params={
-            "client_id": KUBECONFIG_CLIENT_ID,
+            "client_id": "passgate-kubeconfig",
             "redirect_uri": f"http://127.0.0.1:5556{PREFIX}/kubeconfig/callback",
             "response_type": "code",
             "scope": "openid",

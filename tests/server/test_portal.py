@@ -135,7 +135,7 @@ async def test_sign_out_needs_the_form_token_and_ends_the_browser_session(
     await sign_in(portal, browser)
     refused = await browser.post(f"{PREFIX}/signout", data={"csrf_token": "0" * 43})
     assert_error_page(refused, 403)
-    form = parse_form((await browser.get(HOME)).text)  # the sign-out form
+    form = parse_form((await browser.get(HOME)).text, "sign-out-form")
     response = await browser.post(form.action, data=form.fields)
     assert response.status_code == 303
     assert 'passgate_portal=""' in response.headers["set-cookie"]
@@ -165,3 +165,30 @@ async def test_callback_refusals_are_pages(portal: Harness) -> None:
         f"{PREFIX}/signin/callback", params={"error": "access_denied", "state": state}
     )
     assert_error_page(denied, 403)
+
+
+async def test_the_callback_needs_the_browser_that_started_and_a_fresh_code(
+    portal: Harness,
+) -> None:
+    starter = await portal.browser()
+    start = await starter.get(f"{PREFIX}/signin")
+    params = query_of(start.headers["location"])
+    url = await portal.login_url(params, starter)
+    form = await portal.login_form(url, starter)
+    callback = (await portal.submit_login(form, browser=starter)).headers["location"]
+    # Another browser (no login cookie) cannot finish it: login CSRF.
+    other = await portal.browser()
+    assert_error_page(await other.get(callback), 400)
+    # A wrong state in the starting browser is refused, and the code stays unredeemed.
+    query = query_of(callback)
+    bad = await starter.get(f"{PREFIX}/signin/callback", params={**query, "state": "x"})
+    assert_error_page(bad, 400)
+    saved = httpx.Cookies(starter.cookies)
+    finished = await starter.get(callback)
+    assert finished.status_code == 303
+    # The code is single use, even with the login cookie kept.
+    replay = await portal.browser()
+    replay.cookies.update(saved)
+    replayed = await replay.get(callback)
+    assert_error_page(replayed, 400)
+    assert "already used" in replayed.text

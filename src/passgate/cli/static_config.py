@@ -31,7 +31,6 @@ from passgate.connectors.oidc import OIDCConnector
 from passgate.connectors.saml import SAMLConnector
 from passgate.provider.connectors import ConnectorEntry, ConnectorRegistry
 from passgate.provider.directory import Directory
-from passgate.server.kubeconfig import kubeconfig_client
 from passgate.server.portal.home import portal_client
 from passgate.storage.models import Client, Password
 
@@ -59,7 +58,6 @@ def static_clients(config: Config) -> list[Client]:
             for client in config.static_clients
         ]
         + [portal_client(config.issuer)]
-        + ([kubeconfig_client(config.issuer)] if config.kubernetes.clusters else [])
         + ([forward_auth_client()] if config.forward_auth is not None else [])
     )
 

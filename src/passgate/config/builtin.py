@@ -9,7 +9,8 @@ __all__ = [
     "PORTAL_CLIENT_ID",
 ]
 
-#: The /kubeconfig page signs people in as this public client.
+#: The /kubeconfig page signed people in as this public client before it joined the
+#: portal's sign-in; the id stays reserved.
 KUBECONFIG_CLIENT_ID = "passgate-kubeconfig"
 #: Forward-auth signs people in as this public client.
 FORWARD_AUTH_CLIENT_ID = "passgate-forward-auth"

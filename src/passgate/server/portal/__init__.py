@@ -1,4 +1,5 @@
-"""Passgate's own pages for people: the home page, the account page and the console.
+"""Passgate's own pages for people: the home page, the kubeconfig page, the account page
+and the console.
 
 They sign in as the built-in client ``passgate-portal`` (:mod:`.signin`)."""
 
@@ -6,8 +7,8 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from passgate.server.portal import home
+from passgate.server.portal import home, kubeconfig
 
-routes: list[BaseRoute] = [*home.routes]
+routes: list[BaseRoute] = [*home.routes, *kubeconfig.routes]
 
 __all__ = ["routes"]
