@@ -13,18 +13,22 @@ import re
 import uuid
 from dataclasses import dataclass
 
-import anyio
-import bcrypt
-
 from passgate.admin.audit import Actor, Auditor
 from passgate.admin.errors import BadRequestError, ConflictError, NotFoundError
-from passgate.config.clients import DEX_MIN_BCRYPT_COST, bcrypt_mcf_cost
-from passgate.connectors.local import MAX_PASSWORD_BYTES
+from passgate.config.clients import bcrypt_mcf_cost
 from passgate.provider.directory import Directory
+from passgate.provider.passwords import (
+    DEFAULT_BCRYPT_COST,
+    MAX_PASSWORD_BYTES,
+    MIN_PASSWORD_LENGTH,
+    PasswordRuleError,
+    hash_password,
+)
 from passgate.storage import base as storage_errors
 from passgate.storage.models import Password
 
 __all__ = [
+    "DEFAULT_BCRYPT_COST",
     "EMAIL_PATTERN",
     "MAX_PASSWORD_BYTES",
     "MIN_PASSWORD_LENGTH",
@@ -37,8 +41,6 @@ __all__ = [
 #: One ``@``, no spaces or control characters: the login name of the password form.
 EMAIL_PATTERN = r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,189}$"
 _EMAIL = re.compile(EMAIL_PATTERN)
-MIN_PASSWORD_LENGTH = 8
-DEFAULT_BCRYPT_COST = DEX_MIN_BCRYPT_COST  # Dex refuses cheaper hashes at login
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,16 +151,10 @@ class UserService:
             if bcrypt_mcf_cost(secret.hash) is None:
                 raise BadRequestError("hash must be a bcrypt hash ($2a$, $2b$ or $2y$)")
             return secret.hash.encode("ascii")
-        password = secret.password or ""
-        raw = password.encode("utf-8")
-        if len(password) < MIN_PASSWORD_LENGTH:
-            raise BadRequestError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
-        if len(raw) > MAX_PASSWORD_BYTES or "\x00" in password:
-            raise BadRequestError(
-                f"a password is at most {MAX_PASSWORD_BYTES} bytes and holds no NUL character"
-            )
-        salt = bcrypt.gensalt(rounds=self._cost)
-        return await anyio.to_thread.run_sync(bcrypt.hashpw, raw, salt)
+        try:
+            return await hash_password(secret.password or "", self._cost)
+        except PasswordRuleError as error:
+            raise BadRequestError(str(error)) from None
 
     def _refuse_static(self, email: str) -> None:
         if self._directory.is_static_password(email):

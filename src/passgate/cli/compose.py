@@ -28,6 +28,7 @@ from passgate.keys.encryption import KeyRing
 from passgate.kube import apiserver
 from passgate.kube.kubeconfig import clusters_from_config
 from passgate.kube.tokenreview import ClusterMapping, TokenReviewer
+from passgate.provider.account import Account
 from passgate.provider.audit import AuditLog
 from passgate.provider.backchannel import BackchannelNotifier
 from passgate.provider.browser import BrowserSessions, SessionPolicy
@@ -263,6 +264,17 @@ async def _wire(config: Config, clock: Clock, storage: Storage) -> Runtime:
         ),
         token_review=token_reviewer(config),
         sso=sso,
+        account=Account(
+            storage,
+            clock,
+            revoker=revoker,
+            directory=directory,
+            connectors=connectors,
+            issuer=issuer,
+            limiter=limiter,
+            audit=audit,
+            own_client=PORTAL_CLIENT_ID,
+        ),
         admin=admin_api(
             config,
             storage=storage,

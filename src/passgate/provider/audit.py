@@ -40,6 +40,9 @@ TOKEN_REFRESH = "token.refresh"
 TOKEN_REVOKE = "token.revoke"
 SESSION_REVOKE = "session.revoke"
 LOGOUT = "logout"
+#: A person changed their own password on the account page (an admin's change is
+#: ``admin.user.password``).
+PASSWORD_CHANGE = "password.change"
 
 
 class _GroupCommit:

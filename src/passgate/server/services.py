@@ -12,6 +12,7 @@ from passgate.forwardauth import ForwardAuth
 from passgate.keys import KeyManager
 from passgate.kube.kubeconfig import ClusterEntry
 from passgate.kube.tokenreview import TokenReviewer
+from passgate.provider.account import Account
 from passgate.provider.audit import AuditLog
 from passgate.provider.connectors import ConnectorRegistry
 from passgate.provider.directory import Directory
@@ -79,6 +80,8 @@ class Services:
     token_review: TokenReviewer
     # Browser single sign-on (provider/sso, provider/browser).
     sso: SingleSignOn
+    # The account page's operations (provider/account).
+    account: Account
     # The admin API's services (``passgate.admin``); None without an ``admin`` section.
     admin: AdminAPI | None = None
     # Forward-auth for reverse proxies; None without a ``forwardAuth`` section.

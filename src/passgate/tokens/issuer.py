@@ -107,6 +107,29 @@ class TokenIssuer:
         out.update(identity_claims(claims, scopes, connector_id))
         return out, datetime.fromtimestamp(exp, UTC)
 
+    def claims_of_token(
+        self,
+        *,
+        claims: Claims,
+        client_id: str,
+        audience: Sequence[str],
+        scopes: Sequence[str],
+        connector_id: str,
+        session_id: str = "",
+    ) -> dict[str, object]:
+        """The claims an ID token minted now would carry, unsigned and without the
+        per-token hashes: what the account page shows a person each client learns."""
+        payload, _ = self._common(
+            claims=claims,
+            client_id=client_id,
+            audience=audience,
+            scopes=scopes,
+            connector_id=connector_id,
+            nonce="",
+            session_id=session_id,
+        )
+        return payload
+
     async def id_token(
         self,
         *,

@@ -119,7 +119,10 @@ async def home(request: Request) -> Response:
     context = page_context(request, person, "home")
     context["kube_clusters"] = [entry.name for entry in services.kube_clusters]
     context["discovery_url"] = issuer_url(services, "/.well-known/openid-configuration")
-    context["can_change_password"] = person is not None and person.connector_id == "local"
+    context["can_change_password"] = (
+        person is not None
+        and services.account.password_status(person.connector_id, person.email) == "changeable"
+    )
     return render_page(request, "portal/home.html", context)
 
 
