@@ -55,7 +55,7 @@ def build_admin(
         authenticator=AdminAuthenticator(tokens, groups, verify),
         auditor=auditor,
         clients=ClientService(directory, auditor, client_secrets),
-        users=UserService(directory, auditor, bcrypt_cost=bcrypt_cost),
+        users=UserService(directory, auditor, revoker, bcrypt_cost=bcrypt_cost),
         sessions=SessionService(storage, clock, auditor, revoker),
         revocations=RevocationService(storage, revoker, auditor),
         keys=KeyService(storage, keys, clock, auditor),

@@ -132,6 +132,17 @@ async def set_password(call: Call) -> BaseModel:
     return s.UserOut.of(await call.api.users.set_password(call.params["email"], secret, call.actor))
 
 
+async def disable_user(call: Call) -> BaseModel:
+    query: s.Reason = call.query
+    email = call.params["email"]
+    view = await call.api.users.set_disabled(email, True, call.actor, reason=query.reason)
+    return s.UserOut.of(view)
+
+
+async def enable_user(call: Call) -> BaseModel:
+    return s.UserOut.of(await call.api.users.set_disabled(call.params["email"], False, call.actor))
+
+
 async def delete_user(call: Call) -> None:
     await call.api.users.delete(call.params["email"], call.actor)
 
@@ -156,7 +167,7 @@ async def get_browser_session(call: Call) -> BaseModel:
 
 
 async def end_browser_session(call: Call) -> None:
-    query: s.EndSession = call.query
+    query: s.Reason = call.query
     await call.api.sessions.end_browser_session(call.params["session_id"], query.reason, call.actor)
 
 
@@ -216,6 +227,11 @@ OPERATIONS: tuple[Operation, ...] = (
               201, s.UserCreate, errors=(409,)),
     Operation("PUT", _USER + "/password", "admin.user.password", "Set a user's password",
               set_password, s.UserOut, body=s.PasswordBody, errors=(404, 409)),
+    Operation("POST", _USER + "/disable", "admin.user.disable",
+              "Disable a user: refused at sign-in and refresh; their sessions and tokens end",
+              disable_user, s.UserOut, query=s.Reason, errors=(404, 409)),
+    Operation("POST", _USER + "/enable", "admin.user.enable", "Enable a disabled user",
+              enable_user, s.UserOut, errors=(404, 409)),
     Operation("DELETE", _USER, "admin.user.delete", "Delete a user", delete_user, None, 204,
               errors=(404, 409)),
     Operation("GET", "/sessions", "admin.session.list", "List sessions (grants)",
@@ -227,7 +243,7 @@ OPERATIONS: tuple[Operation, ...] = (
               get_browser_session, s.BrowserSessionOut, errors=(404,)),
     Operation("DELETE", _BROWSER, "admin.browser_session.end",
               "End a browser session: every grant, token and forward-auth cookie made "
-              "through it", end_browser_session, None, 204, query=s.EndSession, errors=(404,)),
+              "through it", end_browser_session, None, 204, query=s.Reason, errors=(404,)),
     Operation("GET", "/revocations", "admin.revocation.list", "List revocation rules",
               list_revocations, s.RevocationList),
     Operation("POST", "/revocations", "admin.revocation.create",
