@@ -9,36 +9,26 @@ render; every failure is ``{"error", "error_description"}`` with its status, nev
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from passgate.admin.api import AdminAPI
-from passgate.admin.audit import Actor, Entry
-from passgate.admin.auth import NotAnAdminError
-from passgate.admin.errors import AdminError, BadRequestError, NotFoundError
+from passgate.admin.audit import Actor
+from passgate.admin.errors import AdminError, NotFoundError
 from passgate.server import admin_schemas as s
+from passgate.server.admin_parse import parse_body, parse_query
 from passgate.server.errors import NO_STORE
 from passgate.server.net import client_address
 from passgate.server.services import Services
 from passgate.storage.models import AuditFilter, BrowserSessionFilter, SessionFilter
 
 PREFIX = "/admin/v1"
-
-
-class UnsupportedMediaTypeError(AdminError):
-    status_code = 415
-    error = "unsupported_media_type"
-
-
-class UnprocessableError(AdminError):
-    status_code = 422
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,75 +266,6 @@ def _disabled() -> Response:
     )
 
 
-async def _authenticate(api: AdminAPI, request: Request, remote: str, op: Operation) -> Actor:
-    try:
-        return await api.authenticator.authenticate(request.headers.get("authorization"), remote)
-    except AdminError as error:
-        who = error.who if isinstance(error, NotAnAdminError) else "anonymous"
-        entry = Entry(details={"method": op.method, "path": PREFIX + op.path})
-        await api.auditor.record("admin.auth.failure", Actor(who, remote), entry, error=error.error)
-        raise
-
-
-def _no_bad_text(value: object) -> None:
-    """JSON may carry lone surrogates and NUL characters; neither belongs in an id, a name
-    or a password, and storage cannot keep them."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise BadRequestError("strings must not contain NUL characters")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise BadRequestError("strings must be valid Unicode") from None
-    elif isinstance(value, list):
-        for item in value:
-            _no_bad_text(item)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _no_bad_text(key)
-            _no_bad_text(item)
-
-
-def _describe(error: ValidationError) -> str:
-    parts = []
-    for item in error.errors()[:3]:
-        where = ".".join(str(part) for part in item["loc"])
-        parts.append(f"{where}: {item['msg']}" if where else str(item["msg"]))
-    return "; ".join(parts)
-
-
-async def _parse_body(request: Request, model: type[s.Body]) -> s.Body:
-    media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    if media != "application/json":
-        raise UnsupportedMediaTypeError("send the body as application/json")
-    raw = await request.body()
-    try:
-        data = json.loads(raw)
-    except (ValueError, RecursionError):
-        raise BadRequestError("the body is not valid JSON") from None
-    _no_bad_text(data)
-    if not isinstance(data, dict):
-        raise UnprocessableError("the body must be a JSON object")
-    try:
-        return model.model_validate(data)
-    except ValidationError as error:
-        raise UnprocessableError(_describe(error)) from None
-
-
-def _parse_query(request: Request, model: type[s.Query]) -> s.Query:
-    items = request.query_params.multi_items()
-    names = [name for name, _ in items]
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        raise BadRequestError(f"repeated parameter: {', '.join(repeated)}"[:200])
-    values = dict(items)
-    _no_bad_text(values)
-    try:
-        return model.model_validate(values)
-    except ValidationError as error:
-        raise BadRequestError(_describe(error)) from None
-
-
 async def _dispatch(request: Request, ops: Mapping[str, Operation]) -> Response:
     services: Services = request.app.state.services
     api = services.admin
@@ -353,14 +274,15 @@ async def _dispatch(request: Request, ops: Mapping[str, Operation]) -> Response:
     op = ops[request.method if request.method != "HEAD" else "GET"]
     remote = client_address(request, services.web)
     try:
-        actor = await _authenticate(api, request, remote, op)
+        authorization = request.headers.get("authorization")
+        actor = await api.authenticate(authorization, remote, op.method, PREFIX + op.path)
     except AdminError as error:
         return error_response(error)
     params = {key: str(value) for key, value in request.path_params.items()}
     try:
         try:
-            body = await _parse_body(request, op.body) if op.body else None
-            query = _parse_query(request, op.query) if op.query else None
+            body = await parse_body(request, op.body) if op.body else None
+            query = parse_query(request, op.query) if op.query else None
         except AdminError as error:
             await api.auditor.record(op.action, actor, error=error.error)
             raise
