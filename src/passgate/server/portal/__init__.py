@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from passgate.server.portal import home
+from passgate.server.portal import console, home
 
-routes: list[BaseRoute] = [*home.routes]
+routes: list[BaseRoute] = [*home.routes, *console.routes]
 
 __all__ = ["routes"]
