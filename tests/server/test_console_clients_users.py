@@ -179,5 +179,6 @@ async def test_user_forms_refuse_bad_input_and_static_users(console: Harness) ->
     missing = await post(browser, "/users/password", {"email": "no@example.com",
                                                       "password": "long-enough"})  # fmt: skip
     assert missing.status_code == 404
+    assert 'value="no@example.com"' not in missing.text  # not a user to create
     page = (await browser.get(f"{CONSOLE}/users")).text
     assert f"{PREFIX}/console/sessions?user_id={USER_ID}" in page

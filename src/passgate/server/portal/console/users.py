@@ -39,9 +39,14 @@ async def users(console: Console) -> Response:
     return await list_page(console)
 
 
-async def retry(console: Console, form: Params, error: AdminError) -> Response:
+async def retry_create(console: Console, form: Params, error: AdminError) -> Response:
+    """The list again, the create form keeping what was typed but the password."""
     kept = Params([(name, value) for name, value in form.items() if name != "password"])
     return await list_page(console, kept, error.description, error.status_code)
+
+
+async def retry(console: Console, form: Params, error: AdminError) -> Response:
+    return await list_page(console, None, error.description, error.status_code)
 
 
 async def create(console: Console, form: Params) -> Response:
@@ -85,7 +90,7 @@ async def enable(console: Console, form: Params) -> Response:
 
 routes = [
     Route("/console/users", page(users), methods=["GET"]),
-    Route("/console/users", action(create, retry), methods=["POST"]),
+    Route("/console/users", action(create, retry_create), methods=["POST"]),
     Route("/console/users/password", action(set_password, retry), methods=["POST"]),
     Route("/console/users/disable", action(disable, retry), methods=["POST"]),
     Route("/console/users/enable", action(enable, retry), methods=["POST"]),
