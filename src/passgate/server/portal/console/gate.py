@@ -11,6 +11,7 @@ not signed in → sign in and come back; not an admin → 403; a forged form →
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -110,7 +111,7 @@ class Console:
 def notice_of(request: Request) -> str:
     text = NOTICES.get(request.query_params.get("done", ""), "")
     count = request.query_params.get("n", "")
-    return text.format(n=count if count.isdigit() and len(count) < 10 else "?")
+    return text.format(n=count if re.fullmatch(r"[0-9]{1,9}", count) else "?")
 
 
 def _sign_in(request: Request, services: Services) -> Response:
