@@ -71,20 +71,6 @@ def chromium_path() -> str:
     return str(chromium)
 
 
-#: Where browser tests save screenshots of the pages they saw (kept by CI as artefacts);
-#: ``PASSGATE_SCREENSHOTS`` overrides it (``scripts/screenshots`` points it at docs/).
-SCREENSHOTS_ENV = "PASSGATE_SCREENSHOTS"
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
-
-
-@pytest.fixture
-def screenshot_dir() -> Path:
-    """The directory for this run's page screenshots (made when missing)."""
-    directory = Path(os.environ.get(SCREENSHOTS_ENV) or SCREENSHOTS)
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
-
-
 @pytest.fixture
 def launcher(tmp_path: Path) -> Iterator[Launcher]:
     """Real ``passgate serve`` processes (``e2e.support``) for the end-to-end tests (and

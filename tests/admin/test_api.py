@@ -100,7 +100,7 @@ async def test_openapi_is_served_without_auth(admin: Harness) -> None:
     assert document["servers"] == [{"url": "http://127.0.0.1:5556/dex/admin/v1"}]
     assert set(document["paths"]) == {
         "/clients", "/clients/{client_id}", "/clients/{client_id}/secret", "/users",
-        "/users/{email}/password",
+        "/users/{email}/password", "/users/{email}/disable", "/users/{email}/enable",
         "/users/{email}", "/sessions", "/revocations", "/keys", "/keys/rotate", "/audit",
         "/browser-sessions", "/browser-sessions/{session_id}",
     }  # fmt: skip
@@ -175,6 +175,40 @@ async def test_user_lifecycle_changes_who_can_sign_in(admin: Harness) -> None:
     await call(admin, "DELETE", "/users/jane@example.com", status=404)
 
 
+async def test_a_disabled_user_cannot_sign_in_and_loses_what_they_hold(
+    admin: Harness,
+) -> None:
+    await call(admin, "POST", "/users", status=201,
+               json={"email": "kim@example.com", "password": "kims-password"})  # fmt: skip
+    granted = await password_grant(admin, "kim@example.com", "kims-password",
+                                   "openid email offline_access")  # fmt: skip
+    assert granted.status_code == 200, granted.text
+    refresh_token = granted.json()["refresh_token"]
+    off = await call(admin, "POST", "/users/kim@example.com/disable",
+                     params={"reason": "left the company"})  # fmt: skip
+    assert (off["email"], off["disabled"]) == ("kim@example.com", True)
+    assert (await password_grant(admin, "kim@example.com", "kims-password")).status_code == 400
+    assert (await admin.refresh(refresh_token)).status_code == 400
+    user_id = off["user_id"]
+    assert (await call(admin, "GET", "/sessions", params={"user_id": user_id}))["sessions"] == []
+    [audited] = await events(admin, action="admin.user.disable")
+    assert audited["user_id"] == user_id
+    assert audited["details"] == {"reason": "left the company", "sessions": "1"}
+    # The password form refuses them like a wrong password.
+    form = await admin.login_form(await admin.login_url(admin.auth_params()))
+    refused = await admin.submit_login(form, login="kim@example.com", password="kims-password")
+    assert refused.status_code == 200, refused.text
+    assert "Invalid username or password." in refused.text
+    on = await call(admin, "POST", "/users/kim@example.com/enable")
+    assert on["disabled"] is False
+    assert (await password_grant(admin, "kim@example.com", "kims-password")).status_code == 200
+    await call(admin, "POST", "/users/nobody@example.com/disable", status=404)
+    listed = (await call(admin, "GET", "/users"))["users"]
+    assert [(u["email"], u["disabled"]) for u in listed] == [
+        (EMAIL, False), ("kim@example.com", False),
+    ]  # fmt: skip
+
+
 async def test_static_user_is_read_only(admin: Harness) -> None:
     await call(admin, "PUT", f"/users/{EMAIL}/password", json={"password": "x" * 10}, status=409)
     await call(admin, "DELETE", f"/users/{EMAIL}", status=409)
@@ -183,8 +217,9 @@ async def test_static_user_is_read_only(admin: Harness) -> None:
     assert users["users"] == [{
         "email": EMAIL, "username": "admin", "user_id": USER_ID, "name": "",
         "preferred_username": "", "email_verified": True, "groups": ["admins", "developers"],
-        "static": True,
+        "static": True, "disabled": False,
     }]  # fmt: skip
+    await call(admin, "POST", f"/users/{EMAIL}/disable", status=409)
     assert (await password_grant(admin, EMAIL, PASSWORD)).status_code == 200
 
 

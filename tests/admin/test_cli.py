@@ -120,6 +120,10 @@ async def test_admin_commands_against_a_real_server(server: PassgateServer) -> N
     assert (user["email"], user["groups"], user["static"]) == ("kim@example.com", ["ops"], False)
     assert "kim@example.com" in admin(server, "users", "list")
     admin(server, "users", "set-password", "kim@example.com", stdin="new-password\n")
+    disabled = as_json(server, "users", "disable", "kim@example.com", "--reason", "left")
+    assert disabled["disabled"] is True
+    assert admin(server, "users", "list").splitlines()[-1].split()[-1] == "yes"  # DISABLED
+    assert as_json(server, "users", "enable", "kim@example.com")["disabled"] is False
 
     # sessions and revocation: the static user signs in with the password grant.
     async with server.http() as client:

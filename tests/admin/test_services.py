@@ -65,7 +65,6 @@ class World:
         directory = Directory(self.storage, [STATIC_CLIENT], [STATIC_USER])
         self.secrets = ClientSecrets(b"pepper" * 6, self.clock, bcrypt_cost=4)
         self.clients = ClientService(directory, self.auditor, self.secrets)
-        self.users = UserService(directory, self.auditor, bcrypt_cost=4)
         keys = KeyManager(
             self.storage, self.clock, rotation_period=timedelta(hours=6),
             id_token_lifetime=timedelta(hours=1),
@@ -73,6 +72,7 @@ class World:
         issuer = TokenIssuer("https://sso.example.com/dex", keys, self.clock, timedelta(hours=1))
         cache = RevocationCache(self.storage, self.clock)
         revoker = Revoker(self.storage, self.clock, cache, issuer=issuer)
+        self.users = UserService(directory, self.auditor, revoker, bcrypt_cost=4)
         self.sessions = SessionService(self.storage, self.clock, self.auditor, revoker)
         self.audit = AuditQuery(self.storage, self.auditor)
 
@@ -209,6 +209,37 @@ async def test_users(world: World) -> None:
     text = repr(await world.events())
     assert "correct horse" not in text
     assert "battery staple" not in text
+
+
+async def test_disabling_a_user_ends_their_sessions_and_enabling_keeps_them_ended(
+    world: World,
+) -> None:
+    new = NewUser("kim@example.com", Secret(password="p" * 8))
+    user = (await world.users.create(new, ACTOR)).user
+    assert not user.disabled
+    await world.storage.create_session(
+        Session(
+            id="s1", user_id=user.user_id, connector_id="local", client_id="app", scopes=(),
+            claims=Claims(user.user_id, "kim"), created_at=world.clock(), last_used=world.clock(),
+        )
+    )  # fmt: skip
+    off = await world.users.set_disabled("KIM@example.com", True, ACTOR, reason="left")
+    assert (off.user.disabled, off.sessions_ended) == (True, 1)
+    assert (await world.storage.get_password("kim@example.com")).disabled
+    assert await world.storage.list_sessions(SessionFilter(), world.clock()) == []
+    on = await world.users.set_disabled("kim@example.com", False, ACTOR)
+    assert (on.user.disabled, on.sessions_ended) == (False, 0)
+    with pytest.raises(ConflictError, match="staticPasswords"):
+        await world.users.set_disabled("static@example.com", True, ACTOR)
+    with pytest.raises(NotFoundError):
+        await world.users.set_disabled("nobody@example.com", True, ACTOR)
+    admin_events = [e for e in await world.events() if e.action.startswith("admin.user.")]
+    assert [(e.action, e.outcome, e.user_id, e.details) for e in admin_events[1:]] == [
+        ("admin.user.disable", "success", user.user_id, {"reason": "left", "sessions": "1"}),
+        ("admin.user.enable", "success", user.user_id, {}),
+        ("admin.user.disable", "failure", "", {"error": "conflict"}),
+        ("admin.user.disable", "failure", "", {"error": "not_found"}),
+    ]
 
 
 @pytest.mark.parametrize(

@@ -190,6 +190,24 @@ class CrudConformance(Conformance):
         with pytest.raises(NotFoundError):
             await storage.delete_password("jane@example.com")
 
+    async def test_a_password_user_is_disabled_and_enabled_again(self, storage: Storage) -> None:
+        await storage.create_password(samples.password())
+        assert not (await storage.get_password("jane@example.com")).disabled
+        off = await storage.update_password(
+            "jane@example.com", lambda p: dataclasses.replace(p, disabled=True)
+        )
+        assert off == dataclasses.replace(samples.password("jane@example.com"), disabled=True)
+        assert await storage.get_password("jane@example.com") == off
+        assert await storage.list_passwords() == [off]
+        on = await storage.update_password(
+            "jane@example.com", lambda p: dataclasses.replace(p, disabled=False)
+        )
+        assert await storage.get_password("jane@example.com") == on
+        assert not on.disabled
+        born_disabled = dataclasses.replace(samples.password("b@example.com"), disabled=True)
+        await storage.create_password(born_disabled)
+        assert await storage.get_password("b@example.com") == born_disabled
+
     async def test_list_passwords(self, storage: Storage) -> None:
         assert await storage.list_passwords() == []
         await storage.create_password(samples.password("b@example.com"))

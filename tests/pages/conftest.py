@@ -8,12 +8,13 @@ the tests skip locally and fail under CI (where ``.ci/run`` installs it).
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,22 @@ EMAIL = "jane@example.com"
 PASSWORD = "correct horse battery staple"
 
 
+#: Where page tests leave what a person would look at (screenshots): kept after the run
+#: (CI prints the list), ignored by git. ``PASSGATE_TEST_ARTIFACTS`` moves it.
+ARTIFACTS = Path(
+    os.environ.get("PASSGATE_TEST_ARTIFACTS") or Path(__file__).parents[2] / "test-artifacts"
+)
+
+
+@pytest.fixture
+def artifacts(request: pytest.FixtureRequest) -> Path:
+    """The test module's folder of artefacts (``test-artifacts/<module>``); each run
+    overwrites the files of the one before."""
+    folder = ARTIFACTS / request.module.__name__.rpartition(".")[2].removeprefix("test_")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -56,7 +73,9 @@ class Server:
     log: Path
 
 
-def _config(issuer: str, web: str, database: Path, redirect_uri: str) -> str:
+def _config(
+    issuer: str, web: str, database: Path, redirect_uri: str, groups: Sequence[str] = ()
+) -> str:
     hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
     return f"""
 issuer: {issuer}
@@ -83,6 +102,7 @@ staticPasswords:
   hash: "{hashed}"
   username: jane
   userID: 5b1e6c1e-0d7e-4c43-9a3e-0c1f5f2b0b7a
+  groups: [{", ".join(groups)}]
 """
 
 
@@ -98,13 +118,21 @@ def redeem(server: Server, code: str, verifier: str = "") -> httpx.Response:
 
 @contextlib.contextmanager
 def run_passgate(
-    tmp_path: Path, port: int, redirect_uri: str, extra: str = "", *, text: str | None = None
+    tmp_path: Path,
+    port: int,
+    redirect_uri: str,
+    extra: str = "",
+    *,
+    text: str | None = None,
+    groups: Sequence[str] = (),
 ) -> Iterator[Server]:
-    """``passgate serve`` on ``port`` with the page config plus ``extra`` YAML (or a whole
-    config ``text`` of the test's own), healthy; stopped (and its log kept) after."""
+    """``passgate serve`` on ``port`` with the page config (``groups``: jane's) plus
+    ``extra`` YAML (or a whole config ``text`` of the test's own), healthy; stopped (and
+    its log kept) after."""
     issuer = f"http://127.0.0.1:{port}/dex"
     config = tmp_path / "config.yaml"
-    base = _config(issuer, f"127.0.0.1:{port}", tmp_path / "passgate.db", redirect_uri)
+    database = tmp_path / "passgate.db"
+    base = _config(issuer, f"127.0.0.1:{port}", database, redirect_uri, groups)
     config.write_text(text if text is not None else base + extra)
     log = tmp_path / "server.log"
     with log.open("wb") as out:

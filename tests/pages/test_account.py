@@ -110,7 +110,7 @@ def refresh(server: Server, token: str) -> httpx.Response:
 
 
 def test_end_another_browser_from_the_account_page(
-    server: Server, chromium_path: str, tmp_path: Path, screenshot_dir: Path
+    server: Server, chromium_path: str, tmp_path: Path, artifacts: Path
 ) -> None:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
@@ -132,8 +132,8 @@ def test_end_another_browser_from_the_account_page(
             assert "Page App" in page.inner_text("#grants")
             assert "refresh token" in page.inner_text("#grants")
             assert page.locator("#claims-page-app").count() == 1
-            page.screenshot(path=screenshot_dir / "account.png", full_page=True)
-            assert_screenshot(screenshot_dir / "account.png")
+            page.screenshot(path=artifacts / "account.png", full_page=True)
+            assert_screenshot(artifacts / "account.png")
 
             # Keyboard only: focus the other browser's End button and press Enter.
             other = page.locator("#browsers tbody tr:not(.current) button")
@@ -143,8 +143,8 @@ def test_end_another_browser_from_the_account_page(
             ended_at = time.monotonic()
             assert page.inner_text("#notice") == "The session was ended."
             assert page.locator("#browsers tbody tr").count() == 1
-            page.screenshot(path=screenshot_dir / "account-ended.png", full_page=True)
-            assert_screenshot(screenshot_dir / "account-ended.png")
+            page.screenshot(path=artifacts / "account-ended.png", full_page=True)
+            assert_screenshot(artifacts / "account-ended.png")
         finally:
             browser.close()
 

@@ -86,7 +86,7 @@ def confirm_and_sign_in(page: Page, code: dict[str, Any]) -> None:
 
 
 def test_device_approved_in_chromium_and_picked_up_with_authlib(
-    passgate_server: Server, chromium: Browser, tmp_path: Path, screenshot_dir: Path
+    passgate_server: Server, chromium: Browser, tmp_path: Path, artifacts: Path
 ) -> None:
     code = device_code(passgate_server)
     assert error_of(poll(passgate_server, code)) == "authorization_pending"
@@ -102,7 +102,7 @@ def test_device_approved_in_chromium_and_picked_up_with_authlib(
     page.click("#grant-access")
     page.wait_for_url("**/dex/device/callback?**")
     assert page.inner_text("#device-result") == "Device approved"
-    page.screenshot(path=screenshot_dir / "device-approved.png", full_page=True)
+    page.screenshot(path=artifacts / "device-approved.png", full_page=True)
 
     # An independent client composes and parses the token requests (client_id in the
     # body: token_endpoint_auth_method "none").

@@ -45,7 +45,7 @@ def authorization_url(server: Server, state: str, challenge: str) -> str:
 
 
 def test_sign_in_and_grant_access_in_chromium(
-    passgate_server: Server, chromium_path: str, tmp_path: Path, screenshot_dir: Path
+    passgate_server: Server, chromium_path: str, tmp_path: Path, artifacts: Path
 ) -> None:
     state = secrets.token_urlsafe(12)
     verifier = secrets.token_urlsafe(48)
@@ -87,8 +87,8 @@ def test_sign_in_and_grant_access_in_chromium(
             assert csrf[0]["httpOnly"]
             assert csrf[0]["sameSite"] == "Lax"
             assert styles == [200]  # the stylesheet loads under the CSP
-            page.screenshot(path=screenshot_dir / "login.png", full_page=True)
-            assert_screenshot(screenshot_dir / "login.png")
+            page.screenshot(path=artifacts / "login.png", full_page=True)
+            assert_screenshot(artifacts / "login.png")
 
             # A wrong password first: the form comes back with a message.
             page.fill("#login", EMAIL)
@@ -103,8 +103,8 @@ def test_sign_in_and_grant_access_in_chromium(
             page.wait_for_url("**/dex/approval?**")
             assert "Page App" in page.inner_text("h1")
             assert EMAIL in page.inner_text("ul.scopes")
-            page.screenshot(path=screenshot_dir / "approval.png", full_page=True)
-            assert_screenshot(screenshot_dir / "approval.png")
+            page.screenshot(path=artifacts / "approval.png", full_page=True)
+            assert_screenshot(artifacts / "approval.png")
 
             page.click("#grant-access")
             page.wait_for_url(f"{passgate_server.redirect_uri}?**")

@@ -1,7 +1,7 @@
 """The newcomer's first minutes, as `make run` serves them (examples/config-demo.yaml with
 only its ports and file paths changed), in Chromium: open the printed URL, sign in as the
 demo user, see who you are, open the kubeconfig page and download a kubeconfig for the demo
-cluster. Screenshots of each page go to the test artefacts."""
+cluster. Screenshots of each page go to test-artifacts/newcomer."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def demo(tmp_path: Path) -> Iterator[str]:
 
 
 def test_the_printed_url_signs_a_newcomer_in_and_hands_out_a_kubeconfig(
-    demo: str, chromium_path: str, tmp_path: Path, screenshot_dir: Path
+    demo: str, chromium_path: str, tmp_path: Path, artifacts: Path
 ) -> None:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
@@ -42,7 +42,7 @@ def test_the_printed_url_signs_a_newcomer_in_and_hands_out_a_kubeconfig(
             page.goto(demo)  # the banner's URL, without the trailing slash
             assert urlsplit(page.url).path == "/dex/"
             assert page.is_visible("#sign-in")
-            page.screenshot(path=str(screenshot_dir / "home-signed-out.png"), full_page=True)
+            page.screenshot(path=str(artifacts / "home-signed-out.png"), full_page=True)
 
             page.click("#sign-in")
             assert urlsplit(page.url).path == "/dex/auth/local/login"
@@ -55,7 +55,7 @@ def test_the_printed_url_signs_a_newcomer_in_and_hands_out_a_kubeconfig(
             assert page.inner_text("#who-connector")
             for place in ("#go-kubeconfig", "#go-account", "#go-console"):
                 assert page.is_visible(place), place
-            page.screenshot(path=str(screenshot_dir / "home.png"), full_page=True)
+            page.screenshot(path=str(artifacts / "home.png"), full_page=True)
 
             page.click("#go-kubeconfig")
             page.wait_for_url(f"{demo}/kubeconfig")  # already signed in: no second sign-in
@@ -65,7 +65,7 @@ def test_the_printed_url_signs_a_newcomer_in_and_hands_out_a_kubeconfig(
                 page.click("#download")
             saved = tmp_path / "kubeconfig"
             caught.value.save_as(saved)
-            page.screenshot(path=str(screenshot_dir / "kubeconfig.png"), full_page=True)
+            page.screenshot(path=str(artifacts / "kubeconfig.png"), full_page=True)
         finally:
             browser.close()
 

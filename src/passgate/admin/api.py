@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from passgate.admin.audit import Auditor, AuditQuery
-from passgate.admin.auth import AdminAuthenticator, AdminTokenHash, TokenClaims
+from passgate.admin.audit import Actor, Auditor, AuditQuery, Entry
+from passgate.admin.auth import AdminAuthenticator, AdminTokenHash, NotAnAdminError, TokenClaims
 from passgate.admin.clients import ClientService
+from passgate.admin.errors import AdminError
 from passgate.admin.keys import KeyService
 from passgate.admin.revocations import RevocationService
 from passgate.admin.sessions import SessionService
@@ -35,6 +36,21 @@ class AdminAPI:
     keys: KeyService
     audit: AuditQuery
 
+    async def authenticate(
+        self, authorization: str | None, remote_addr: str, method: str, path: str
+    ) -> Actor:
+        """The admin behind ``authorization``; a refusal (401 or 403) is audited as
+        ``admin.auth.failure`` naming who was refused and where, then raised. The API
+        and the console both come through here."""
+        try:
+            return await self.authenticator.authenticate(authorization, remote_addr)
+        except AdminError as error:
+            who = error.who if isinstance(error, NotAnAdminError) else "anonymous"
+            entry = Entry(details={"method": method, "path": path})
+            refused = Actor(who, remote_addr)
+            await self.auditor.record("admin.auth.failure", refused, entry, error=error.error)
+            raise
+
 
 def build_admin(
     *,
@@ -55,7 +71,7 @@ def build_admin(
         authenticator=AdminAuthenticator(tokens, groups, verify),
         auditor=auditor,
         clients=ClientService(directory, auditor, client_secrets),
-        users=UserService(directory, auditor, bcrypt_cost=bcrypt_cost),
+        users=UserService(directory, auditor, revoker, bcrypt_cost=bcrypt_cost),
         sessions=SessionService(storage, clock, auditor, revoker),
         revocations=RevocationService(storage, revoker, auditor),
         keys=KeyService(storage, keys, clock, auditor),

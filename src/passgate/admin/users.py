@@ -1,6 +1,11 @@
 """Users of the password database (``enablePasswordDB``) through the admin API: stored
-users are created, given a new password and deleted here; ``staticPasswords`` from the
-config file are listed, marked static, and refused any change.
+users are created, given a new password, disabled, enabled and deleted here;
+``staticPasswords`` from the config file are listed, marked static, and refused any
+change.
+
+Disabling keeps the record (user id, groups, history) but refuses the person at the
+password form, the password grant and refresh, and ends what they hold now (sessions,
+tokens, browser sessions) through the :class:`~passgate.provider.revocation.Revoker`.
 
 Passwords arrive in the clear (or as a bcrypt hash) and are stored only as bcrypt, in a
 worker thread (hashing costs tens of milliseconds of CPU). They never enter the audit log.
@@ -12,6 +17,7 @@ import dataclasses
 import re
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from passgate.admin.audit import Actor, Auditor
 from passgate.admin.errors import BadRequestError, ConflictError, NotFoundError
@@ -24,6 +30,7 @@ from passgate.provider.passwords import (
     PasswordRuleError,
     hash_password,
 )
+from passgate.provider.revocation import Revoker
 from passgate.storage import base as storage_errors
 from passgate.storage.models import Password
 
@@ -67,6 +74,7 @@ class NewUser:
 class UserView:
     user: Password
     static: bool
+    sessions_ended: int = 0  # by the call that disabled the user
 
 
 def check_email(email: str) -> str:
@@ -80,12 +88,14 @@ class UserService:
         self,
         directory: Directory,
         auditor: Auditor,
+        revoker: Revoker,
         *,
         bcrypt_cost: int = DEFAULT_BCRYPT_COST,
     ) -> None:
         self._directory = directory
         self._storage = directory.storage
         self._auditor = auditor
+        self._revoker = revoker
         self._cost = bcrypt_cost
 
     async def list_users(self, actor: Actor) -> list[UserView]:
@@ -123,14 +133,30 @@ class UserService:
         async with self._auditor.call("admin.user.password", actor, subject=email) as entry:
             self._refuse_static(email)
             hashed = await self._hash(secret)
-            try:
-                user = await self._storage.update_password(
-                    email, lambda old: dataclasses.replace(old, hash=hashed)
-                )
-            except storage_errors.NotFoundError:
-                raise _no_user(email) from None
+            user = await self._update(email, hash=hashed)
             entry.user_id = user.user_id
         return UserView(user, False)
+
+    async def set_disabled(
+        self, email: str, disabled: bool, actor: Actor, *, reason: str = ""
+    ) -> UserView:
+        """Disable (and end every session, token and browser session of) or enable a
+        user. Disabling a disabled user ends what they hold again: nothing is left."""
+        email = email.lower()
+        action = "admin.user.disable" if disabled else "admin.user.enable"
+        async with self._auditor.call(action, actor, subject=email) as entry:
+            self._refuse_static(email)
+            if reason:
+                entry.details["reason"] = reason
+            user = await self._update(email, disabled=disabled)
+            entry.user_id = user.user_id
+            ended: list[str] = []
+            if disabled:  # after the write: a sign-in racing it is refused, then ended
+                ended = await self._revoker.revoke_user(
+                    user.user_id, actor=actor.name, reason=reason or "user disabled"
+                )
+                entry.details["sessions"] = str(len(ended))
+        return UserView(user, False, len(ended))
 
     async def delete(self, email: str, actor: Actor) -> Password:
         email = email.lower()
@@ -143,6 +169,15 @@ class UserService:
                 raise _no_user(email) from None
             entry.user_id = user.user_id
         return user
+
+    async def _update(self, email: str, **fields: Any) -> Password:
+        """The stored user with ``fields`` changed; :class:`NotFoundError` for none."""
+        try:
+            return await self._storage.update_password(
+                email, lambda old: dataclasses.replace(old, **fields)
+            )
+        except storage_errors.NotFoundError:
+            raise _no_user(email) from None
 
     async def _hash(self, secret: Secret) -> bytes:
         if (secret.password is None) == (secret.hash is None):

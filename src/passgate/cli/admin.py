@@ -165,7 +165,8 @@ def clients_delete(target: Target, /, client_id: str) -> None:
 
 # -- users ---------------------------------------------------------------------------------
 USER_COLUMNS = (("EMAIL", "email"), ("USERNAME", "username"), ("USER ID", "user_id"),
-                ("GROUPS", "groups"), ("STATIC", "static"))  # fmt: skip
+                ("GROUPS", "groups"), ("STATIC", "static"),
+                ("DISABLED", "disabled"))  # fmt: skip
 
 
 @admin_command.group("users")
@@ -211,6 +212,26 @@ def users_set_password(target: Target, /, email: str) -> None:
     """Set a new password, read from stdin (or prompted for)."""
     body = {"password": read_secret("password")}
     updated = target.request("PUT", f"/users/{segment(email)}/password", json=body)
+    target.show(updated, [updated], USER_COLUMNS)
+
+
+@users.command("disable")
+@click.argument("email")
+@click.option("--reason", default="", help="Kept in the audit log.")
+@pass_target
+def users_disable(target: Target, /, email: str, reason: str) -> None:
+    """Refuse the user at sign-in and refresh, and end their sessions and tokens now."""
+    params = {"reason": reason} if reason else {}
+    updated = target.request("POST", f"/users/{segment(email)}/disable", params=params)
+    target.show(updated, [updated], USER_COLUMNS)
+
+
+@users.command("enable")
+@click.argument("email")
+@pass_target
+def users_enable(target: Target, /, email: str) -> None:
+    """Let a disabled user sign in again."""
+    updated = target.request("POST", f"/users/{segment(email)}/enable")
     target.show(updated, [updated], USER_COLUMNS)
 
 

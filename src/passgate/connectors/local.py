@@ -2,7 +2,9 @@
 
 Passwords are bcrypt hashes (Dex-compatible). Checking one costs tens of milliseconds
 of CPU, so it runs in a worker thread, never on the event loop. An unknown user is
-checked against a dummy hash, so response time does not reveal which emails exist.
+checked against a dummy hash, so response time does not reveal which emails exist. A
+disabled user (the admin API, the console) is refused like a wrong password, after the
+same hash check, and their refresh tokens stop working.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ class LocalConnector(PasswordConnector, RefreshConnector):
             entry = None
         hashed = entry.hash if entry is not None else _DUMMY_HASH
         matches = await asyncio.to_thread(_check, secret, hashed)
-        if entry is None or not matches:
+        if entry is None or not matches or entry.disabled:
             return None
         return identity_of(entry)
 
@@ -80,4 +82,6 @@ class LocalConnector(PasswordConnector, RefreshConnector):
             raise ConnectorError("the user no longer exists") from None
         if entry.user_id != identity.user_id:
             raise ConnectorError("the user was replaced")
+        if entry.disabled:
+            raise ConnectorError("the user is disabled")
         return identity_of(entry)

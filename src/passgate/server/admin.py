@@ -9,36 +9,26 @@ render; every failure is ``{"error", "error_description"}`` with its status, nev
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from passgate.admin.api import AdminAPI
-from passgate.admin.audit import Actor, Entry
-from passgate.admin.auth import NotAnAdminError
-from passgate.admin.errors import AdminError, BadRequestError, NotFoundError
+from passgate.admin.audit import Actor
+from passgate.admin.errors import AdminError, NotFoundError
 from passgate.server import admin_schemas as s
+from passgate.server.admin_parse import parse_body, parse_query
 from passgate.server.errors import NO_STORE
 from passgate.server.net import client_address
 from passgate.server.services import Services
 from passgate.storage.models import AuditFilter, BrowserSessionFilter, SessionFilter
 
 PREFIX = "/admin/v1"
-
-
-class UnsupportedMediaTypeError(AdminError):
-    status_code = 415
-    error = "unsupported_media_type"
-
-
-class UnprocessableError(AdminError):
-    status_code = 422
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +122,17 @@ async def set_password(call: Call) -> BaseModel:
     return s.UserOut.of(await call.api.users.set_password(call.params["email"], secret, call.actor))
 
 
+async def disable_user(call: Call) -> BaseModel:
+    query: s.Reason = call.query
+    email = call.params["email"]
+    view = await call.api.users.set_disabled(email, True, call.actor, reason=query.reason)
+    return s.UserOut.of(view)
+
+
+async def enable_user(call: Call) -> BaseModel:
+    return s.UserOut.of(await call.api.users.set_disabled(call.params["email"], False, call.actor))
+
+
 async def delete_user(call: Call) -> None:
     await call.api.users.delete(call.params["email"], call.actor)
 
@@ -156,7 +157,7 @@ async def get_browser_session(call: Call) -> BaseModel:
 
 
 async def end_browser_session(call: Call) -> None:
-    query: s.EndSession = call.query
+    query: s.Reason = call.query
     await call.api.sessions.end_browser_session(call.params["session_id"], query.reason, call.actor)
 
 
@@ -216,6 +217,11 @@ OPERATIONS: tuple[Operation, ...] = (
               201, s.UserCreate, errors=(409,)),
     Operation("PUT", _USER + "/password", "admin.user.password", "Set a user's password",
               set_password, s.UserOut, body=s.PasswordBody, errors=(404, 409)),
+    Operation("POST", _USER + "/disable", "admin.user.disable",
+              "Disable a user: refused at sign-in and refresh; their sessions and tokens end",
+              disable_user, s.UserOut, query=s.Reason, errors=(404, 409)),
+    Operation("POST", _USER + "/enable", "admin.user.enable", "Enable a disabled user",
+              enable_user, s.UserOut, errors=(404, 409)),
     Operation("DELETE", _USER, "admin.user.delete", "Delete a user", delete_user, None, 204,
               errors=(404, 409)),
     Operation("GET", "/sessions", "admin.session.list", "List sessions (grants)",
@@ -227,7 +233,7 @@ OPERATIONS: tuple[Operation, ...] = (
               get_browser_session, s.BrowserSessionOut, errors=(404,)),
     Operation("DELETE", _BROWSER, "admin.browser_session.end",
               "End a browser session: every grant, token and forward-auth cookie made "
-              "through it", end_browser_session, None, 204, query=s.EndSession, errors=(404,)),
+              "through it", end_browser_session, None, 204, query=s.Reason, errors=(404,)),
     Operation("GET", "/revocations", "admin.revocation.list", "List revocation rules",
               list_revocations, s.RevocationList),
     Operation("POST", "/revocations", "admin.revocation.create",
@@ -260,75 +266,6 @@ def _disabled() -> Response:
     )
 
 
-async def _authenticate(api: AdminAPI, request: Request, remote: str, op: Operation) -> Actor:
-    try:
-        return await api.authenticator.authenticate(request.headers.get("authorization"), remote)
-    except AdminError as error:
-        who = error.who if isinstance(error, NotAnAdminError) else "anonymous"
-        entry = Entry(details={"method": op.method, "path": PREFIX + op.path})
-        await api.auditor.record("admin.auth.failure", Actor(who, remote), entry, error=error.error)
-        raise
-
-
-def _no_bad_text(value: object) -> None:
-    """JSON may carry lone surrogates and NUL characters; neither belongs in an id, a name
-    or a password, and storage cannot keep them."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise BadRequestError("strings must not contain NUL characters")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise BadRequestError("strings must be valid Unicode") from None
-    elif isinstance(value, list):
-        for item in value:
-            _no_bad_text(item)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _no_bad_text(key)
-            _no_bad_text(item)
-
-
-def _describe(error: ValidationError) -> str:
-    parts = []
-    for item in error.errors()[:3]:
-        where = ".".join(str(part) for part in item["loc"])
-        parts.append(f"{where}: {item['msg']}" if where else str(item["msg"]))
-    return "; ".join(parts)
-
-
-async def _parse_body(request: Request, model: type[s.Body]) -> s.Body:
-    media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    if media != "application/json":
-        raise UnsupportedMediaTypeError("send the body as application/json")
-    raw = await request.body()
-    try:
-        data = json.loads(raw)
-    except (ValueError, RecursionError):
-        raise BadRequestError("the body is not valid JSON") from None
-    _no_bad_text(data)
-    if not isinstance(data, dict):
-        raise UnprocessableError("the body must be a JSON object")
-    try:
-        return model.model_validate(data)
-    except ValidationError as error:
-        raise UnprocessableError(_describe(error)) from None
-
-
-def _parse_query(request: Request, model: type[s.Query]) -> s.Query:
-    items = request.query_params.multi_items()
-    names = [name for name, _ in items]
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        raise BadRequestError(f"repeated parameter: {', '.join(repeated)}"[:200])
-    values = dict(items)
-    _no_bad_text(values)
-    try:
-        return model.model_validate(values)
-    except ValidationError as error:
-        raise BadRequestError(_describe(error)) from None
-
-
 async def _dispatch(request: Request, ops: Mapping[str, Operation]) -> Response:
     services: Services = request.app.state.services
     api = services.admin
@@ -337,14 +274,15 @@ async def _dispatch(request: Request, ops: Mapping[str, Operation]) -> Response:
     op = ops[request.method if request.method != "HEAD" else "GET"]
     remote = client_address(request, services.web)
     try:
-        actor = await _authenticate(api, request, remote, op)
+        authorization = request.headers.get("authorization")
+        actor = await api.authenticate(authorization, remote, op.method, PREFIX + op.path)
     except AdminError as error:
         return error_response(error)
     params = {key: str(value) for key, value in request.path_params.items()}
     try:
         try:
-            body = await _parse_body(request, op.body) if op.body else None
-            query = _parse_query(request, op.query) if op.query else None
+            body = await parse_body(request, op.body) if op.body else None
+            query = parse_query(request, op.query) if op.query else None
         except AdminError as error:
             await api.auditor.record(op.action, actor, error=error.error)
             raise

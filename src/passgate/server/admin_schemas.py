@@ -19,7 +19,7 @@ from passgate.server.admin_session_schemas import (
     BrowserSessionList,
     BrowserSessionOut,
     BrowserSessionQuery,
-    EndSession,
+    Reason,
     RevocationCreate,
     RevocationList,
     RevocationOut,
@@ -32,7 +32,7 @@ from passgate.storage.models import AuditEvent
 
 __all__ = [
     "MAX_ITEMS", "Body", "BrowserSessionList", "BrowserSessionOut", "BrowserSessionQuery",
-    "EndSession", "ErrorBody", "LongText", "Out", "Query", "RevocationCreate", "RevocationList",
+    "ErrorBody", "LongText", "Out", "Query", "Reason", "RevocationCreate", "RevocationList",
     "RevocationOut", "RevocationResultOut", "SessionList", "SessionOut", "SessionQuery", "Text",
 ]  # fmt: skip
 
@@ -178,6 +178,7 @@ class UserOut(Out):
     email_verified: bool
     groups: list[str]
     static: bool = Field(description="from the config file (staticPasswords): read-only")
+    disabled: bool = Field(description="refused at sign-in, the password grant and refresh")
 
     @classmethod
     def of(cls, view: UserView) -> UserOut:
@@ -191,6 +192,7 @@ class UserOut(Out):
             email_verified=user.email_verified,
             groups=list(user.groups),
             static=view.static,
+            disabled=user.disabled,
         )
 
 

@@ -122,7 +122,9 @@ class BrowserSessionList(Out):
     browser_sessions: list[BrowserSessionOut]
 
 
-class EndSession(Query):
+class Reason(Query):
+    """Why (ending a browser session, disabling a user): kept in the audit event."""
+
     reason: Text = ""
 
 

@@ -165,6 +165,9 @@ class Password:
     preferred_username: str = ""
     email_verified: bool = True
     groups: tuple[str, ...] = ()
+    #: Refused at the password form, the password grant and refresh; the record stays
+    #: (its user id, groups and audit trail) until it is enabled again or deleted.
+    disabled: bool = False
 
 
 @dataclass(frozen=True, slots=True)

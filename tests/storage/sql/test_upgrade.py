@@ -29,12 +29,14 @@ OLD_ROWS: list[tuple[Table[Any], object]] = [
     (flow_records.AUTH_CODES, samples.auth_code()),
     (flow_records.AUTH_REQUESTS, samples.auth_request()),
     (records.CLIENTS, samples.client()),
+    (records.PASSWORDS, samples.password()),
 ]
 ADDED_LATER = {
     "session_id",  # version 2
     *("browser_session_id", "sso", "acr_values", "login_hint"),  # version 3
     *("backchannel_logout_uri", "sso_shared_with"),
     "secret_hash",  # version 5
+    "disabled",  # version 7
 }
 
 
@@ -60,6 +62,8 @@ async def _check_upgraded(storage: Storage) -> None:
     assert await storage.get_client("client-1") == dataclasses.replace(
         samples.client(), backchannel_logout_uri="", sso_shared_with=None, secret_hash=""
     )
+    # A user of the password database from before is enabled.
+    assert await storage.get_password("jane@example.com") == samples.password("jane@example.com")
     # Old rows take the new field, and the new tables work.
     await storage.update_refresh_token("rt-1", lambda t: dataclasses.replace(t, session_id="s"))
     assert (await storage.get_refresh_token("rt-1")).session_id == "s"

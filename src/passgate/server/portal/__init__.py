@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from passgate.server.portal import account, home, kubeconfig
+from passgate.server.portal import account, console, home, kubeconfig
 
-routes: list[BaseRoute] = [*home.routes, *account.routes, *kubeconfig.routes]
+routes: list[BaseRoute] = [*home.routes, *account.routes, *kubeconfig.routes, *console.routes]
 
 __all__ = ["routes"]

@@ -85,6 +85,7 @@ def _enc_password(f: Flavour, p: Password) -> dict[str, object]:
         "preferred_username": p.preferred_username,
         "email_verified": p.email_verified,
         "user_groups": f.json(list(p.groups)),
+        "disabled": p.disabled,
     }
 
 
@@ -98,6 +99,7 @@ def _dec_password(f: Flavour, r: Row) -> Password:
         preferred_username=r["preferred_username"],
         email_verified=bool(r["email_verified"]),
         groups=strs(f, r["user_groups"]),
+        disabled=bool(r["disabled"]),
     )
 
 
@@ -171,7 +173,7 @@ PASSWORDS = Table[Password](
     "passwords",
     ("email",),
     ("password_hash", "username", "user_id", "name", "preferred_username", "email_verified",
-     "user_groups"),
+     "user_groups", "disabled"),
     _enc_password,
     _dec_password,
 )  # fmt: skip
