@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from passgate.admin.clients import ClientView
 from passgate.admin.errors import AdminError
+from passgate.config.builtin import BUILT_IN_CLIENTS
 from passgate.oauth2.params import Params
 from passgate.server import admin_schemas as s
 from passgate.server.admin_parse import validated
@@ -32,7 +33,13 @@ async def list_page(
     console: Console, form: Params | None = None, error: str = "", status: int = 200
 ) -> Response:
     views = await console.api.clients.list_clients(console.actor)
-    context = {"views": views, "form": form or Params([]), "error": error, "path": client_path}
+    context = {
+        "views": views,
+        "form": form or Params([]),
+        "error": error,
+        "path": client_path,
+        "built_in": BUILT_IN_CLIENTS,
+    }
     return console.render("console/clients.html", "clients", context, status=status)
 
 
