@@ -11,7 +11,7 @@ import shutil
 import socket
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -233,11 +233,13 @@ class ServerError(RuntimeError):
 
 
 class Server:
-    """One ``passgate serve`` process, its output going to ``log``."""
+    """One server process (``passgate serve``, or the peer), its output going to ``log``;
+    ``env`` is added to this process's environment."""
 
-    def __init__(self, command: list[str], log: Path) -> None:
+    def __init__(self, command: list[str], log: Path, env: Mapping[str, str] | None = None) -> None:
         self.command = command
         self.log = log
+        self.env = None if env is None else {**os.environ, **env}
         self.process: asyncio.subprocess.Process | None = None
 
     @property
@@ -250,7 +252,11 @@ class Server:
         with self.log.open("wb") as out:
             started = time.perf_counter()
             self.process = await asyncio.create_subprocess_exec(
-                *self.command, stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out
+                *self.command,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+                env=self.env,
             )
         async with httpx.AsyncClient(timeout=2.0) as client:
             while time.perf_counter() - started < wait_s:
