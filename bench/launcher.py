@@ -166,6 +166,17 @@ def pinned(command: list[str], cpus: frozenset[int] | None) -> list[str]:
     return [taskset, "-c", ",".join(map(str, sorted(cpus))), *command]
 
 
+def bench_storage(
+    kind: str, directory: Path, dsn: str | None, stack: contextlib.ExitStack
+) -> dict[str, Any]:
+    """The storage block for ``kind``: SQLite in ``directory``, or PostgreSQL in a scratch
+    database at ``dsn`` that ``stack`` drops when it closes."""
+    if kind == "postgres":
+        assert dsn is not None, "the postgres backend needs a DSN"
+        return postgres_storage(dsn, stack.enter_context(scratch_database(dsn)))
+    return sqlite_storage(directory)
+
+
 @contextlib.contextmanager
 def scratch_database(dsn: str) -> Iterator[str]:
     """A new database for one run, dropped afterwards, so results never depend on old rows."""

@@ -20,7 +20,6 @@ keeps them apart: the server runs on those CPUs only, the generator on the other
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import ipaddress
 import os
@@ -29,10 +28,9 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 if __package__ in (None, ""):  # run as a file (bench/run.py): make `bench` importable
@@ -44,25 +42,21 @@ from bench.launcher import (
     BenchSetup,
     Server,
     ServerError,
+    bench_storage,
     cpu_seconds,
     free_port,
     make_setup,
     parse_cpus,
     pinned,
-    postgres_storage,
-    scratch_database,
-    sqlite_storage,
     write_config,
 )
-from bench.loadgen import LoadOutcome, LoadSpec, Meter, run_load
+from bench.loadgen import LoadOutcome, LoadSpec, Meter, run_async, run_load
 from bench.scenarios import SCENARIOS, skip_reason, worker_factory
 from bench.seed import DEFAULT_SESSIONS, seed_sessions
 from bench.stats import ScenarioResult, ServerStats, percentile, results_table, server_table
 from bench.stored import SECRET_KINDS, STORED_CLIENT_ID, admin_access, create_stored_client
 from bench.target import Target, discover
 from bench.webhook import WebhookSkipped, webhook_target
-
-T = TypeVar("T")
 
 
 def log(message: str) -> None:
@@ -197,17 +191,7 @@ async def measure(
             meters["server"] = partial(cpu_seconds, server.pid)
         factory = worker_factory(scenario, scenario_target, endpoints, args.timeout, args.client)
         outcome = await run_load(factory, args.spec, meters)
-        result = ScenarioResult(
-            scenario=scenario,
-            backend=backend,
-            latencies_ms=tuple(outcome.latencies_ms),
-            errors=outcome.errors,
-            elapsed_s=outcome.elapsed_s,
-            server_cpu_s=outcome.meters.get("server"),
-            client_cpu_s=outcome.meters.get("bench"),
-            rate=args.spec.rate,
-            unsent=outcome.unsent,
-        )
+        result = ScenarioResult.of(outcome, scenario, backend, args.spec.rate)
         log(f"  {scenario}: {result.rps:,.1f}/s, {result.ok} ok, {result.errors} errors")
         if args.spec.rate is not None:
             log(f"    {lateness(outcome)}")
@@ -248,17 +232,6 @@ async def bench_passgate(
     finally:
         await server.stop()
     return results, stats
-
-
-def run_async(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run a coroutine on uvloop when it is installed: a cheaper load generator."""
-    loop_factory = None
-    with contextlib.suppress(ImportError):
-        import uvloop
-
-        loop_factory = uvloop.new_event_loop
-    with asyncio.Runner(loop_factory=loop_factory) as runner:
-        return runner.run(factory())
 
 
 def lateness(outcome: LoadOutcome) -> str:
@@ -309,11 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix=f"passgate-bench-{backend}-") as tmp:
             directory = Path(tmp)
             with contextlib.ExitStack() as stack:
-                if backend == "postgres":
-                    database = stack.enter_context(scratch_database(args.postgres_dsn))
-                    storage = postgres_storage(args.postgres_dsn, database)
-                else:
-                    storage = sqlite_storage(directory)
+                storage = bench_storage(backend, directory, args.postgres_dsn, stack)
                 access = admin_access() if args.client_secret_kind != "static" else None
                 setup = make_setup(
                     storage,
