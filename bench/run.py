@@ -38,6 +38,9 @@ if __package__ in (None, ""):  # run as a file (bench/run.py): make `bench` impo
 
 import httpx
 
+from bench.compare import add_arguments as add_peer_arguments
+from bench.compare import check_arguments as check_peer_arguments
+from bench.compare import main as compare_peer
 from bench.launcher import (
     BenchSetup,
     Server,
@@ -51,7 +54,7 @@ from bench.launcher import (
     write_config,
 )
 from bench.loadgen import LoadOutcome, LoadSpec, Meter, run_async, run_load
-from bench.scenarios import SCENARIOS, skip_reason, worker_factory
+from bench.scenarios import COMPARED, SCENARIOS, skip_reason, worker_factory
 from bench.seed import DEFAULT_SESSIONS, seed_sessions
 from bench.stats import ScenarioResult, ServerStats, percentile, results_table, server_table
 from bench.stored import SECRET_KINDS, STORED_CLIENT_ID, admin_access, create_stored_client
@@ -102,7 +105,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default="raw",
         help="HTTP client of the hot loops: the lean built-in one (raw), or httpx",
     )
-    p.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated subset")
+    p.add_argument("--scenarios", help="comma-separated subset (default: all, or --peer's)")
     p.add_argument("--backends", default=None, help="sqlite,postgres (default: what is available)")
     p.add_argument(
         "--postgres-dsn",
@@ -116,7 +119,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="run the server on these CPUs only (taskset -c: 1, 0,2, 0-3) and the "
         "benchmark on the others",
     )
-    p.add_argument("--bcrypt-cost", type=int, default=10, help="cost of the user's hash (10)")
+    p.add_argument("--bcrypt-cost", type=int, help="cost of the user's hash (10; --peer: 4)")
     p.add_argument("--skip-approval", action="store_true", help="oauth2.skipApprovalScreen")
     p.add_argument(
         "--client-secret-kind",
@@ -137,8 +140,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     other.add_argument("--label", default="other", help="backend column for it (other)")
     for name in ("client-id", "client-secret", "redirect-uri", "username", "password"):
         other.add_argument(f"--{name}", help="enables the scenarios that need it")
+    add_peer_arguments(p)
     args = p.parse_args(argv)
-    args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    chosen = args.scenarios or ",".join(COMPARED if args.peer else SCENARIOS)
+    args.scenarios = [s.strip() for s in chosen.split(",") if s.strip()]
     unknown = set(args.scenarios) - set(SCENARIOS)
     if unknown:
         p.error(f"unknown scenarios {sorted(unknown)}; known: {', '.join(SCENARIOS)}")
@@ -161,6 +166,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         p.error(f"--server-cpus: this machine offers CPUs {sorted(os.sched_getaffinity(0))}")
     if args.server_cpus is not None and not shutil.which("taskset"):
         p.error("--server-cpus needs taskset (util-linux)")
+    if args.peer:
+        check_peer_arguments(p, args)
+    args.bcrypt_cost = 10 if args.bcrypt_cost is None else args.bcrypt_cost
     return args
 
 
@@ -261,7 +269,10 @@ def pin_benchmark(server_cpus: frozenset[int] | None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
+    if args.peer:
+        return compare_peer(args, argv)
     if not args.issuer:
         pin_benchmark(args.server_cpus)
     results: list[ScenarioResult] = []
