@@ -24,6 +24,8 @@ from bench.stats import markdown_table, number
 from bench.windows import Measured
 
 REPO = Path(__file__).resolve().parent.parent
+#: A core this busy, or a server using this much of one, is at its limit (%).
+SATURATED = 90.0
 #: The servers of a comparison, in the order they run and are shown.
 SERVERS = ("passgate", "peer")
 
@@ -86,16 +88,51 @@ def latency_cell(side: Side) -> str:
 
 
 def cores_cell(side: Side) -> str:
-    """Each watched core's busy / steal share of the kept window, in %, and the server's
-    own CPU time: a busy core that the server did not fill was running someone else."""
+    """Each watched core's busy / steal share of the kept window, in %, and the server's and
+    the load generator's own CPU time: a busy core they did not fill ran someone else."""
     if side.measured is None:
         return "–"
     window = side.measured.kept
     cores = ", ".join(
         f"{c}: {s.busy * 100:.0f} / {s.steal * 100:.1f}" for c, s in window.cores.items()
     )
+    result = window.result
+    own = [
+        f"{who} {percent:.0f}"
+        for who, percent in (
+            ("server", result.server_cpu_percent),
+            ("bench", result.client_cpu_percent),
+        )
+        if percent is not None
+    ]
+    return cores + (f" ({', '.join(own)})" if own else "")
+
+
+def load_bound(side: Side) -> bool:
+    """The load generator's core, not the server, was the limit: it was busy while the
+    server had CPU to spare, so the server's rate is a floor, not its ceiling."""
+    if side.measured is None or not side.measured.kept.cores:
+        return False
+    window = side.measured.kept
+    load_core = list(window.cores.values())[-1]  # watched last (bench/compare.py)
     server = window.result.server_cpu_percent
-    return cores + (f" (server {server:.0f})" if server is not None else "")
+    return load_core.busy * 100 >= SATURATED and (server is None or server < SATURATED)
+
+
+def load_bound_note(comparisons: Sequence[Comparison]) -> str:
+    """Names the windows :func:`load_bound` flags; empty when there are none."""
+    flagged = [
+        f"{c.scenario} ({' and '.join(n for n in SERVERS if load_bound(c.sides[n]))})"
+        for c in comparisons
+        if any(load_bound(c.sides[n]) for n in SERVERS)
+    ]
+    if not flagged:
+        return ""
+    return (
+        f"Load generator's core at least {SATURATED:.0f} % busy while the server was not: "
+        f"{', '.join(flagged)}; those rates are what the load generator reached, not the "
+        "server's limit."
+    )
 
 
 def discarded_cell(measured: Measured | None) -> str:
@@ -198,8 +235,8 @@ def describe(args: argparse.Namespace) -> str:
 NOTES = (
     "ratio = Passgate ÷ peer. JWTs signed: signed tokens in one answer, Passgate / peer. "
     "cores: busy / steal share of each watched core over the measured window (the "
-    "server's CPU first, then the load generator's), in %, and the server process's own "
-    "CPU time in % of one core. discarded: windows run again "
+    "server's CPU first, then the load generator's), in %, then the server's and the load "
+    "generator's own CPU time in % of one core. discarded: windows run again "
     "for steal, Passgate / peer; * = every try passed the limit, the least disturbed is "
     "shown."
 )
@@ -217,6 +254,7 @@ def report(comparisons: Sequence[Comparison], info: RunInfo) -> str:
             table(comparisons),
             "",
             NOTES,
+            *(["", note] if (note := load_bound_note(comparisons)) else []),
         ]
     )
 
