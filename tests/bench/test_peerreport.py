@@ -28,12 +28,13 @@ def side(
     discarded: int = 0,
     signed: int | None = None,
     server_cpu: float | None = 0.95,
+    server_busy: float = 0.987,
     load_busy: float = 0.4,
 ) -> Side:
     """A side whose kept window answered ``rps`` operations in one second, each in 1-100 ms."""
     latencies = tuple(float(1 + i % 100) for i in range(rps))
     result = ScenarioResult("x", "x", latencies, errors, elapsed_s=1.0, server_cpu_s=server_cpu)
-    kept = Window(result, {0: CoreShare(0.987, steal), 1: CoreShare(load_busy, 0.0)})
+    kept = Window(result, {0: CoreShare(server_busy, steal), 1: CoreShare(load_busy, 0.0)})
     noisy = Window(result, {0: CoreShare(0.9, 0.2)})
     return Side(Measured(kept, (noisy,) * discarded), signed)
 
@@ -109,21 +110,23 @@ def test_cores_cell_adds_the_servers_and_the_benchs_own_cpu() -> None:
 def test_windows_the_load_generator_limited_are_named() -> None:
     comparisons = [
         Comparison(
-            "jwks", {"passgate": side(10), "peer": side(20, server_cpu=0.5, load_busy=0.97)}
+            "jwks", {"passgate": side(10), "peer": side(20, server_busy=0.5, load_busy=0.97)}
         ),
         Comparison("login", {"passgate": side(10, load_busy=0.95), "peer": side(20)}),
         Comparison(
             "discovery",
-            {"passgate": side(10, server_cpu=0.6, load_busy=0.9), "peer": Side(failure="x")},
+            {"passgate": side(10, server_busy=0.6, load_busy=0.9), "peer": Side(failure="x")},
         ),
     ]
-    # login: the load core was busy, but so was the server (95 %): the server's limit.
+    # login: the load's core was busy, but so was the server's (98.7 %): the server's limit.
     assert peerreport.load_bound_note(comparisons) == (
-        "Load generator's core at least 90 % busy while the server was not: jwks (peer), "
+        "Load generator's core at least 90 % busy while the server's was not: jwks (peer), "
         "discovery (passgate); those rates are what the load generator reached, not the "
         "server's limit."
     )
     assert peerreport.load_bound_note(comparisons[1:2]) == ""
+    unwatched = Window(ScenarioResult("x", "x", (), 0, elapsed_s=1.0), {})
+    assert not peerreport.load_bound(Side(Measured(unwatched, ())))
 
 
 def _args(**overrides: object) -> argparse.Namespace:
@@ -188,6 +191,6 @@ def test_report_names_the_command_and_explains_the_columns() -> None:
     assert "| jwks " in text
     assert lines[-1].startswith("ratio = Passgate ÷ peer.")  # no window was load-bound
     bound = Comparison(
-        "jwks", {"passgate": side(10), "peer": side(20, server_cpu=0.2, load_busy=1)}
+        "jwks", {"passgate": side(10), "peer": side(20, server_busy=0.2, load_busy=1)}
     )
     assert report([bound], info).splitlines()[-1].startswith("Load generator's core")
