@@ -78,8 +78,12 @@ def test_no_cpu_left_for_the_load(
 
 
 def test_a_missing_peer_says_where_and_fails(
-    two_cpus: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    two_cpus: None,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(compare.shutil, "which", lambda name: f"/usr/bin/{name}")  # node, npm
     affinity = os.sched_getaffinity(0)
     assert main(["--peer", "--peer-dir", str(tmp_path / "nowhere")]) == 2
     assert "the performance peer is missing" in capsys.readouterr().err

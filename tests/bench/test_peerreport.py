@@ -1,4 +1,5 @@
 import argparse
+import os
 
 import pytest
 from bench.cores import CoreShare
@@ -18,6 +19,7 @@ from bench.windows import Measured, Window
 from fakepeer import jws
 
 from bench import peerreport
+from testenv import missing
 
 
 def side(
@@ -167,6 +169,14 @@ def test_describe_postgres_and_skipped_consent(monkeypatch: pytest.MonkeyPatch) 
     assert "Passgate on PostgreSQL (its backends on CPU 0 (pg))" in text
     assert "consent skipped (AUTO_CONSENT=1)" in text
     assert "open loop at 500/s offered" in text
+
+
+@pytest.mark.postgres
+def test_postgres_cpus_of_a_server_on_this_machine() -> None:
+    dsn = os.environ.get("PASSGATE_TEST_POSTGRES_DSN")
+    if not dsn:
+        missing("POSTGRES", "PASSGATE_TEST_POSTGRES_DSN is unset (scripts/with-test-services)")
+    assert peerreport.postgres_cpus(dsn).startswith("its backends on CPU ")
 
 
 def test_postgres_cpus_unknown_without_a_server() -> None:
