@@ -9,6 +9,7 @@ from bench.peerreport import (
     RunInfo,
     Side,
     describe,
+    flag_notes,
     ratio,
     report,
     signed_jwts,
@@ -112,23 +113,49 @@ def test_cores_cell_adds_the_servers_and_the_benchs_own_cpu() -> None:
 def test_windows_the_load_generator_limited_are_named() -> None:
     comparisons = [
         Comparison(
-            "jwks", {"passgate": side(10), "peer": side(20, server_busy=0.5, load_busy=0.97)}
+            "jwks",
+            {
+                "passgate": side(10),
+                "peer": side(20, server_busy=0.5, server_cpu=0.45, load_busy=0.97),
+            },
         ),
         Comparison("login", {"passgate": side(10, load_busy=0.95), "peer": side(20)}),
         Comparison(
             "discovery",
-            {"passgate": side(10, server_busy=0.6, load_busy=0.9), "peer": Side(failure="x")},
+            {
+                "passgate": side(10, server_busy=0.6, server_cpu=0.55, load_busy=0.9),
+                "peer": Side(failure="x"),
+            },
         ),
     ]
     # login: the load's core was busy, but so was the server's (98.7 %): the server's limit.
-    assert peerreport.load_bound_note(comparisons) == (
+    assert flag_notes(comparisons) == [
         "Load generator's core at least 90 % busy while the server's was not: jwks (peer), "
         "discovery (passgate); those rates are what the load generator reached, not the "
         "server's limit."
-    )
-    assert peerreport.load_bound_note(comparisons[1:2]) == ""
+    ]
+    assert flag_notes(comparisons[1:2]) == []
     unwatched = Window(ScenarioResult("x", "x", (), 0, elapsed_s=1.0), {})
     assert not peerreport.load_bound(Side(Measured(unwatched, ())))
+    assert not peerreport.shared_core(Side(Measured(unwatched, ())))
+
+
+def test_windows_whose_server_core_ran_others_are_named() -> None:
+    comparisons = [
+        # the server used 20 of its core's 95 %: others had 75 points of it
+        Comparison(
+            "login", {"passgate": side(10), "peer": side(5, server_busy=0.95, server_cpu=0.2)}
+        ),
+        # 98.7 - 90 = 8.7 points: within what a window may lose to others
+        Comparison(
+            "jwks", {"passgate": side(10, server_cpu=0.9), "peer": side(5, server_cpu=None)}
+        ),
+    ]
+    assert flag_notes(comparisons) == [
+        "Server's core busier than the server by more than 10 points: login (peer); other "
+        "processes ran there (PostgreSQL's backends, or other work on the machine, which "
+        "steal does not count)."
+    ]
 
 
 def _args(**overrides: object) -> argparse.Namespace:
