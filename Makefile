@@ -17,8 +17,8 @@ BENCH_ARGS ?=
 
 DEMO_ISSUER := http://127.0.0.1:5556/dex
 
-.PHONY: help setup install upstream run test lint format typecheck pytest bench wheel wheelhouse \
-	image clean distclean
+.PHONY: help setup install upstream run test lint format typecheck pytest bench bench-peer wheel \
+	wheelhouse image clean distclean
 
 help:
 	@echo 'make run        start the demo server on $(DEMO_ISSUER) (admin@example.com / password)'
@@ -30,6 +30,8 @@ help:
 	@echo 'make typecheck  mypy --strict over src/passgate and bench/'
 	@echo 'make pytest     only the tests (PYTEST_ARGS="-k foo" to narrow them)'
 	@echo 'make bench      the benchmark (BENCH_ARGS="--duration 10" to tune it)'
+	@echo 'make bench-peer Passgate beside the oidc-provider peer, each alone on core 0, one'
+	@echo '                table with the ratio (BENCH_ARGS="--storage postgres --markdown f.md")'
 	@echo 'make wheel      build dist/passgate-<version>-py3-none-any.whl'
 	@echo 'make image      build the container image localhost/passgate (podman or buildah)'
 	@echo 'make clean      remove var/, caches and build output (distclean also removes .venv)'
@@ -145,6 +147,12 @@ pytest: install upstream wheelhouse
 
 bench: install
 	scripts/with-test-services $(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# Passgate and the performance peer (../shared/peers/oidc-provider), each alone on core 0
+# in turn, the load on core 1. Started pinned to core 0 so that the PostgreSQL which
+# with-test-services starts runs on the server's side too; the bench then moves itself.
+bench-peer: install
+	taskset -c 0 scripts/with-test-services $(BIN)/python -m bench.run --peer $(BENCH_ARGS)
 
 clean:
 	rm -rf var build dist .mypy_cache .ruff_cache .pytest_cache .hypothesis src/*.egg-info

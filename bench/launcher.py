@@ -11,7 +11,7 @@ import shutil
 import socket
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -166,6 +166,17 @@ def pinned(command: list[str], cpus: frozenset[int] | None) -> list[str]:
     return [taskset, "-c", ",".join(map(str, sorted(cpus))), *command]
 
 
+def bench_storage(
+    kind: str, directory: Path, dsn: str | None, stack: contextlib.ExitStack
+) -> dict[str, Any]:
+    """The storage block for ``kind``: SQLite in ``directory``, or PostgreSQL in a scratch
+    database at ``dsn`` that ``stack`` drops when it closes."""
+    if kind == "postgres":
+        assert dsn is not None, "the postgres backend needs a DSN"
+        return postgres_storage(dsn, stack.enter_context(scratch_database(dsn)))
+    return sqlite_storage(directory)
+
+
 @contextlib.contextmanager
 def scratch_database(dsn: str) -> Iterator[str]:
     """A new database for one run, dropped afterwards, so results never depend on old rows."""
@@ -233,11 +244,13 @@ class ServerError(RuntimeError):
 
 
 class Server:
-    """One ``passgate serve`` process, its output going to ``log``."""
+    """One server process (``passgate serve``, or the peer), its output going to ``log``;
+    ``env`` is added to this process's environment."""
 
-    def __init__(self, command: list[str], log: Path) -> None:
+    def __init__(self, command: list[str], log: Path, env: Mapping[str, str] | None = None) -> None:
         self.command = command
         self.log = log
+        self.env = None if env is None else {**os.environ, **env}
         self.process: asyncio.subprocess.Process | None = None
 
     @property
@@ -250,7 +263,11 @@ class Server:
         with self.log.open("wb") as out:
             started = time.perf_counter()
             self.process = await asyncio.create_subprocess_exec(
-                *self.command, stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out
+                *self.command,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+                env=self.env,
             )
         async with httpx.AsyncClient(timeout=2.0) as client:
             while time.perf_counter() - started < wait_s:

@@ -20,7 +20,6 @@ keeps them apart: the server runs on those CPUs only, the generator on the other
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import ipaddress
 import os
@@ -29,10 +28,9 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 if __package__ in (None, ""):  # run as a file (bench/run.py): make `bench` importable
@@ -40,29 +38,28 @@ if __package__ in (None, ""):  # run as a file (bench/run.py): make `bench` impo
 
 import httpx
 
+from bench.compare import add_arguments as add_peer_arguments
+from bench.compare import check_arguments as check_peer_arguments
+from bench.compare import main as compare_peer
 from bench.launcher import (
     BenchSetup,
     Server,
     ServerError,
+    bench_storage,
     cpu_seconds,
     free_port,
     make_setup,
     parse_cpus,
     pinned,
-    postgres_storage,
-    scratch_database,
-    sqlite_storage,
     write_config,
 )
-from bench.loadgen import LoadOutcome, LoadSpec, Meter, run_load
-from bench.scenarios import SCENARIOS, skip_reason, worker_factory
+from bench.loadgen import LoadOutcome, LoadSpec, Meter, run_async, run_load
+from bench.scenarios import COMPARED, SCENARIOS, skip_reason, worker_factory
 from bench.seed import DEFAULT_SESSIONS, seed_sessions
 from bench.stats import ScenarioResult, ServerStats, percentile, results_table, server_table
 from bench.stored import SECRET_KINDS, STORED_CLIENT_ID, admin_access, create_stored_client
 from bench.target import Target, discover
 from bench.webhook import WebhookSkipped, webhook_target
-
-T = TypeVar("T")
 
 
 def log(message: str) -> None:
@@ -108,7 +105,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default="raw",
         help="HTTP client of the hot loops: the lean built-in one (raw), or httpx",
     )
-    p.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated subset")
+    p.add_argument("--scenarios", help="comma-separated subset (default: all, or --peer's)")
     p.add_argument("--backends", default=None, help="sqlite,postgres (default: what is available)")
     p.add_argument(
         "--postgres-dsn",
@@ -122,7 +119,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="run the server on these CPUs only (taskset -c: 1, 0,2, 0-3) and the "
         "benchmark on the others",
     )
-    p.add_argument("--bcrypt-cost", type=int, default=10, help="cost of the user's hash (10)")
+    p.add_argument("--bcrypt-cost", type=int, help="cost of the user's hash (10; --peer: 4)")
     p.add_argument("--skip-approval", action="store_true", help="oauth2.skipApprovalScreen")
     p.add_argument(
         "--client-secret-kind",
@@ -143,8 +140,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     other.add_argument("--label", default="other", help="backend column for it (other)")
     for name in ("client-id", "client-secret", "redirect-uri", "username", "password"):
         other.add_argument(f"--{name}", help="enables the scenarios that need it")
+    add_peer_arguments(p)
     args = p.parse_args(argv)
-    args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    chosen = args.scenarios or ",".join(COMPARED if args.peer else SCENARIOS)
+    args.scenarios = [s.strip() for s in chosen.split(",") if s.strip()]
     unknown = set(args.scenarios) - set(SCENARIOS)
     if unknown:
         p.error(f"unknown scenarios {sorted(unknown)}; known: {', '.join(SCENARIOS)}")
@@ -167,6 +166,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         p.error(f"--server-cpus: this machine offers CPUs {sorted(os.sched_getaffinity(0))}")
     if args.server_cpus is not None and not shutil.which("taskset"):
         p.error("--server-cpus needs taskset (util-linux)")
+    if args.peer:
+        check_peer_arguments(p, args)
+    args.bcrypt_cost = 10 if args.bcrypt_cost is None else args.bcrypt_cost
     return args
 
 
@@ -197,17 +199,7 @@ async def measure(
             meters["server"] = partial(cpu_seconds, server.pid)
         factory = worker_factory(scenario, scenario_target, endpoints, args.timeout, args.client)
         outcome = await run_load(factory, args.spec, meters)
-        result = ScenarioResult(
-            scenario=scenario,
-            backend=backend,
-            latencies_ms=tuple(outcome.latencies_ms),
-            errors=outcome.errors,
-            elapsed_s=outcome.elapsed_s,
-            server_cpu_s=outcome.meters.get("server"),
-            client_cpu_s=outcome.meters.get("bench"),
-            rate=args.spec.rate,
-            unsent=outcome.unsent,
-        )
+        result = ScenarioResult.of(outcome, scenario, backend, args.spec.rate)
         log(f"  {scenario}: {result.rps:,.1f}/s, {result.ok} ok, {result.errors} errors")
         if args.spec.rate is not None:
             log(f"    {lateness(outcome)}")
@@ -250,17 +242,6 @@ async def bench_passgate(
     return results, stats
 
 
-def run_async(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run a coroutine on uvloop when it is installed: a cheaper load generator."""
-    loop_factory = None
-    with contextlib.suppress(ImportError):
-        import uvloop
-
-        loop_factory = uvloop.new_event_loop
-    with asyncio.Runner(loop_factory=loop_factory) as runner:
-        return runner.run(factory())
-
-
 def lateness(outcome: LoadOutcome) -> str:
     """Open loop: how late requests were sent after they were due, and how many never
     were. Microseconds mean the generator kept time; milliseconds mean every connection
@@ -288,7 +269,10 @@ def pin_benchmark(server_cpus: frozenset[int] | None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
+    if args.peer:
+        return compare_peer(args, argv)
     if not args.issuer:
         pin_benchmark(args.server_cpus)
     results: list[ScenarioResult] = []
@@ -309,11 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix=f"passgate-bench-{backend}-") as tmp:
             directory = Path(tmp)
             with contextlib.ExitStack() as stack:
-                if backend == "postgres":
-                    database = stack.enter_context(scratch_database(args.postgres_dsn))
-                    storage = postgres_storage(args.postgres_dsn, database)
-                else:
-                    storage = sqlite_storage(directory)
+                storage = bench_storage(backend, directory, args.postgres_dsn, stack)
                 access = admin_access() if args.client_secret_kind != "static" else None
                 setup = make_setup(
                     storage,

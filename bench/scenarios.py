@@ -41,6 +41,8 @@ class _HttpWorker:
     ) -> None:
         self.target = target
         self.endpoints = endpoints
+        # The last token answer (the peer comparison counts the tokens it signed).
+        self.answer: Mapping[str, object] = {}
         self.browser = httpx.AsyncClient(
             timeout=timeout,
             limits=httpx.Limits(max_connections=1),
@@ -95,7 +97,8 @@ class _HttpWorker:
         client_id = need(self.target.client_id, "client_id")
         auth = basic_auth(client_id, need(self.target.client_secret, "client_secret"))
         status, body = await self._send(self.endpoints.token, form, {"Authorization": auth})
-        return token_response(status, body)
+        tokens = self.answer = token_response(status, body)
+        return tokens
 
 
 class DiscoveryWorker(_HttpWorker):
@@ -109,8 +112,20 @@ class JwksWorker(_HttpWorker):
 
 
 class ClientCredentialsWorker(_HttpWorker):
+    scope = "openid"  # Passgate then adds an ID token to the access token: two signatures
+
     async def step(self) -> None:
-        await self._token({"grant_type": "client_credentials", "scope": "openid"})
+        form = {"grant_type": "client_credentials"}
+        if self.scope:
+            form["scope"] = self.scope
+        await self._token(form)
+
+
+class AccessTokenWorker(ClientCredentialsWorker):
+    """``client_credentials`` without a scope: one signed access token and no ID token,
+    as the peer answers it (shared/peers/README.md), so both sign once."""
+
+    scope = ""
 
 
 class RefreshWorker(_HttpWorker):
@@ -204,7 +219,7 @@ class ForwardAuthWorker(_HttpWorker):
 
 class LoginWorker(_HttpWorker):
     async def step(self) -> None:
-        await authorization_code_login(self.browser, self.endpoints, self.target)
+        self.answer = await authorization_code_login(self.browser, self.endpoints, self.target)
 
 
 _WORKERS: dict[str, type[_HttpWorker]] = {
@@ -217,6 +232,15 @@ _WORKERS: dict[str, type[_HttpWorker]] = {
     "forward_auth": ForwardAuthWorker,
 }
 SCENARIOS = tuple(_WORKERS)
+# What both Passgate and the peer serve, asked the same way of both (bench/compare.py).
+_COMPARED: dict[str, type[_HttpWorker]] = {
+    "discovery": DiscoveryWorker,
+    "jwks": JwksWorker,
+    "client_credentials": AccessTokenWorker,
+    "refresh_token": RefreshWorker,
+    "login": LoginWorker,
+}
+COMPARED = tuple(_COMPARED)
 
 
 def missing_inputs(scenario: str, target: Target) -> list[str]:
@@ -262,9 +286,12 @@ def worker_factory(
     timeout: float = 10.0,
     client: ClientKind = "raw",
     transport: httpx.AsyncBaseTransport | None = None,
+    *,
+    compared: bool = False,
 ) -> WorkerFactory:
-    """Workers for ``scenario``; ``transport`` (tests) replaces httpx's network."""
-    cls = _WORKERS[scenario]
+    """Workers for ``scenario``, as the peer comparison asks it when ``compared``;
+    ``transport`` (tests) replaces httpx's network."""
+    cls = _COMPARED[scenario] if compared else _WORKERS[scenario]
 
     def make(_index: int) -> Worker:
         return cls(target, endpoints, timeout, client, transport)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Self
+
+from bench.loadgen import LoadOutcome
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
@@ -33,6 +36,22 @@ class ScenarioResult:
     note: str = ""
     rate: float | None = None  # open loop: the operations per second offered
     unsent: int = 0  # open loop: operations due that no free worker could send in time
+
+    @classmethod
+    def of(cls, outcome: LoadOutcome, scenario: str, backend: str, rate: float | None) -> Self:
+        """The result of one load run; its meters ``server`` and ``bench`` (CPU seconds),
+        when it had them, become the server's and the load generator's CPU time."""
+        return cls(
+            scenario=scenario,
+            backend=backend,
+            latencies_ms=tuple(outcome.latencies_ms),
+            errors=outcome.errors,
+            elapsed_s=outcome.elapsed_s,
+            server_cpu_s=outcome.meters.get("server"),
+            client_cpu_s=outcome.meters.get("bench"),
+            rate=rate,
+            unsent=outcome.unsent,
+        )
 
     @property
     def label(self) -> str:
@@ -79,7 +98,8 @@ class ServerStats:
     peak_rss_kib: tuple[int, ...]  # VmHWM of each server process (one per worker)
 
 
-def _num(value: float | None, digits: int) -> str:
+def number(value: float | None, digits: int) -> str:
+    """A table cell: thousands separated, a dash for nothing measured."""
     if value is None or math.isnan(value):
         return "–"
     return f"{value:,.{digits}f}"
@@ -108,14 +128,14 @@ def results_table(results: Iterable[ScenarioResult]) -> str:
         [
             r.label,
             r.backend,
-            _num(r.rps, 1),
-            _num(r.latency(50), 2),
-            _num(r.latency(99), 2),
-            _num(r.latency(100), 2),
+            number(r.rps, 1),
+            number(r.latency(50), 2),
+            number(r.latency(99), 2),
+            number(r.latency(100), 2),
             str(r.ok),
             str(r.errors),
-            _num(r.server_cpu_percent, 0),
-            _num(r.client_cpu_percent, 0),
+            number(r.server_cpu_percent, 0),
+            number(r.client_cpu_percent, 0),
         ]
         for r in results
     ]
@@ -127,8 +147,8 @@ def server_table(stats: Iterable[ServerStats]) -> str:
     rows = [
         [
             s.backend,
-            _num(s.startup_s * 1000, 0),
-            _num(max(s.peak_rss_kib) / 1024 if s.peak_rss_kib else None, 1),
+            number(s.startup_s * 1000, 0),
+            number(max(s.peak_rss_kib) / 1024 if s.peak_rss_kib else None, 1),
             str(len(s.peak_rss_kib)),
         ]
         for s in stats

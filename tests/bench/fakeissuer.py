@@ -251,15 +251,11 @@ class FakeIssuer:
 
 
 @contextlib.asynccontextmanager
-async def serve_live(
-    chooser: bool = False, clusters: list[dict[str, str]] | None = None
-) -> AsyncIterator[FakeIssuer]:
-    """The fake issuer on a real loopback port (uvicorn), for clients that open sockets."""
-    port = free_port()
-    issuer = FakeIssuer(f"http://127.0.0.1:{port}/dex", chooser=chooser, clusters=clusters)
-    config = uvicorn.Config(
-        issuer.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-    )
+async def serve_app(
+    app: Starlette, port: int, what: str = "the fake issuer"
+) -> AsyncIterator[None]:
+    """``app`` on a real loopback port (uvicorn) until the block ends."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:
@@ -267,8 +263,19 @@ async def serve_live(
             if server.started or task.done():
                 break
             await asyncio.sleep(0.01)
-        assert server.started, "the fake issuer did not start"
-        yield issuer
+        assert server.started, f"{what} did not start"
+        yield
     finally:
         server.should_exit = True
         await task
+
+
+@contextlib.asynccontextmanager
+async def serve_live(
+    chooser: bool = False, clusters: list[dict[str, str]] | None = None
+) -> AsyncIterator[FakeIssuer]:
+    """The fake issuer on a real loopback port, for clients that open sockets."""
+    port = free_port()
+    issuer = FakeIssuer(f"http://127.0.0.1:{port}/dex", chooser=chooser, clusters=clusters)
+    async with serve_app(issuer.app, port):
+        yield issuer

@@ -1,3 +1,4 @@
+import contextlib
 import os
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from bench.forwardauth import SITE_GROUP, SITE_HOST
 from bench.launcher import (
     Server,
     ServerError,
+    bench_storage,
     cpu_seconds,
     free_port,
     make_setup,
@@ -179,6 +181,18 @@ def test_scratch_database_is_created_and_dropped() -> None:
         assert name.startswith("passgate_bench_")
         assert exists(name)
     assert not exists(name)
+
+    with contextlib.ExitStack() as stack:
+        storage = bench_storage("postgres", Path("/nonexistent"), dsn, stack)
+        database = storage["config"]["database"]
+        assert storage["type"] == "postgres"
+        assert exists(database)
+    assert not exists(database)  # the stack dropped it
+
+
+def test_bench_storage_sqlite_lives_in_the_directory(tmp_path: Path) -> None:
+    with contextlib.ExitStack() as stack:
+        assert bench_storage("sqlite", tmp_path, None, stack) == sqlite_storage(tmp_path)
 
 
 def test_setup_with_the_admin_api(tmp_path: Path) -> None:
