@@ -1,13 +1,15 @@
-"""The performance peer (``../shared/peers/oidc-provider``: panva's oidc-provider, in
-memory, configured like the benchmark): installed once with ``npm ci`` into a cache under
-``var/`` keyed by its package files, then run from a fresh copy for each measurement.
+"""The performance peer (panva's oidc-provider, in memory, configured like the benchmark):
+installed once with ``npm ci`` into a cache under ``var/`` keyed by its package files, then
+run from a fresh copy for each measurement.
 
-The shared peer ships no ``package-lock.json``, which ``npm ci`` needs, so the bench keeps
-one (``bench/peer/package-lock.json``) made from the peer's ``package.json``; a lock the
-peer brings itself wins. To remake it after the peer's ``package.json`` changed::
+``bench/peer/`` holds a copy of the project's shared peer (``../shared/peers/
+oidc-provider``: ``package.json`` and ``server.mjs``), so that a clone alone, as CI has it,
+can run the comparison; ``--peer-dir`` names another copy. The shared peer ships no
+``package-lock.json``, which ``npm ci`` needs, so ``bench/peer/`` keeps one made from the
+peer's ``package.json``; a lock the other copy brings itself wins. To remake it after the
+``package.json`` changed::
 
-    cp ../shared/peers/oidc-provider/package.json /tmp/p/ && cd /tmp/p && \\
-      npm install --package-lock-only --no-audit --no-fund
+    cd bench/peer && npm install --package-lock-only --no-audit --no-fund
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from bench.launcher import Server, pinned
 from bench.target import Target
 
 REPO = Path(__file__).resolve().parent.parent
-#: Where the project's shared folder keeps the peer, beside the checkout.
-DEFAULT_PEER_DIR = REPO.parent / "shared" / "peers" / "oidc-provider"
+#: The bench's copy of the project's shared peer (``../shared/peers/oidc-provider``).
+DEFAULT_PEER_DIR = Path(__file__).resolve().parent / "peer"
 #: ``npm ci`` results, one folder per package.json + lock hash (``var/`` is git-ignored).
 DEFAULT_CACHE = REPO / "var" / "bench-peer"
 BUNDLED_LOCK = Path(__file__).resolve().parent / "peer" / "package-lock.json"
@@ -48,8 +50,8 @@ def check_peer_dir(peer_dir: Path) -> None:
     if not (peer_dir / "package.json").is_file() or not (peer_dir / "server.mjs").is_file():
         raise PeerError(
             f"the performance peer is missing: no package.json and server.mjs in {peer_dir} "
-            "(it comes with the project's shared folder, ../shared/peers/oidc-provider beside "
-            "the checkout; --peer-dir names another copy)"
+            "(bench/peer/ holds the bench's copy of ../shared/peers/oidc-provider; "
+            "--peer-dir names another)"
         )
 
 

@@ -53,12 +53,17 @@ def fake_npm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, Path
     return str(npm), calls
 
 
-def test_the_default_peer_is_the_shared_folders() -> None:
-    assert DEFAULT_PEER_DIR.parts[-3:] == ("shared", "peers", "oidc-provider")
+def test_the_default_peer_is_the_benchs_copy_of_the_shared_one() -> None:
+    assert DEFAULT_PEER_DIR.parts[-2:] == ("bench", "peer")
+    check_peer_dir(DEFAULT_PEER_DIR)
+    shared = DEFAULT_PEER_DIR.parents[2] / "shared" / "peers" / "oidc-provider"
+    if shared.is_dir():  # beside the checkout in the project's workspace, not in a clone
+        for name in ("package.json", "server.mjs"):
+            assert (DEFAULT_PEER_DIR / name).read_bytes() == (shared / name).read_bytes()
 
 
 def test_a_missing_peer_is_named_with_where_it_should_be(tmp_path: Path) -> None:
-    with pytest.raises(PeerError, match=r"peer is missing.*\.\./shared/peers/oidc-provider"):
+    with pytest.raises(PeerError, match=r"peer is missing.*nowhere.*--peer-dir"):
         check_peer_dir(tmp_path / "nowhere")
 
 
