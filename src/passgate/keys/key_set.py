@@ -8,7 +8,6 @@ here is pure and never touches storage.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 from collections.abc import Mapping
@@ -18,6 +17,7 @@ from typing import cast
 from joserfc.errors import JoseError
 from joserfc.jwk import JWKRegistry, Key
 
+from passgate.etags import strong_etag
 from passgate.keys import rotation
 from passgate.keys.at_rest import open_private_jwk
 from passgate.keys.encryption import KeyRing
@@ -94,10 +94,9 @@ class LoadedKeys:
         expiries = [
             v.expiry for v in self.verifiers.values() if v.expiry is not None and v.expiry > now
         ]
-        # RFC 9110 §8.8.3: a strong validator, the same on every replica for the same set.
-        etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
         seconds = int(max_age.total_seconds())
-        return JwksDocument(body, etag, seconds, min(expiries) if expiries else None)
+        valid_until = min(expiries) if expiries else None
+        return JwksDocument(body, strong_etag(body), seconds, valid_until)
 
 
 def _import(jwk: Mapping[str, object]) -> tuple[Key, str, str]:

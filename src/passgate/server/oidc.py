@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 
@@ -11,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from passgate.etags import strong_etag
 from passgate.oauth2.client_auth import SUPPORTED_METHODS
 from passgate.oauth2.errors import OAuthError
 from passgate.oauth2.scopes import SUPPORTED_SCOPES
@@ -77,7 +77,7 @@ class StaticDocument:
     @classmethod
     def of(cls, document: object) -> StaticDocument:
         body = json.dumps(document, separators=(",", ":")).encode()
-        return cls(body, f'"{hashlib.sha256(body).hexdigest()[:32]}"')
+        return cls(body, strong_etag(body))
 
 
 def cached_json(request: Request, body: bytes, etag: str, cache_control: str) -> Response:
