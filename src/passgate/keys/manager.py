@@ -14,7 +14,7 @@ import asyncio
 import dataclasses
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
 from joserfc import jws, jwt
@@ -184,19 +184,29 @@ class KeyManager:
         new = _NO_KEY
         if _uses_new_key(rotation.advance(stored, _NO_KEY, now=now, schedule=schedule, seen=seen)):
             new = await self._generate()
+
+        def step(old: Keys) -> Keys:
+            result = rotation.advance(old, new, now=now, schedule=schedule, seen=seen)
+            return old if _uses_new_key(result) else result
+
+        _, changed = await self._update(step, now)
+        return changed
+
+    async def _update(self, step: Callable[[Keys], Keys], now: datetime) -> tuple[Keys, bool]:
+        """Run ``step`` inside ``update_keys``, install and log the result: the stored
+        set and whether this call changed it (not another replica before it)."""
         read: list[Keys] = []  # what the updater's last run read: its result is ours if new
 
         def updater(old: Keys) -> Keys:
             read[:] = [old]
-            result = rotation.advance(old, new, now=now, schedule=schedule, seen=seen)
-            return old if _uses_new_key(result) else result
+            return step(old)
 
         result = await self._storage.update_keys(updater)
         self._install(result, now)
         changed = bool(read) and result != read[0]
         if changed:
             _log_change(read[0], result)
-        return changed
+        return result, changed
 
     async def publish_next(self) -> PendingRotation:
         """A rotation asked for now (``POST /admin/v1/keys/rotate``): a new key published
@@ -206,16 +216,13 @@ class KeyManager:
         schedule = self._schedule
         seen = self._seen
         async with self._lock:
-            result = await self._storage.update_keys(
-                lambda old: rotation.publish(old, new, now=now, schedule=schedule, seen=seen)
+            result, _ = await self._update(
+                lambda old: rotation.publish(old, new, now=now, schedule=schedule, seen=seen), now
             )
-            self._install(result, now)
         pending = result.next_key
         if pending is None:  # storage had no key at all: the new one signs already
             return PendingRotation(new.kid, now, created=True)
         kid = rotation.kid_of(pending.public_jwk)
-        if kid == new.kid:
-            log.info("published the next signing key %s; it signs from %s", kid, pending.signs_at)
         return PendingRotation(kid, pending.signs_at, created=kid == new.kid)
 
     async def replace_now(self, *, keep_retired: bool) -> str:
